@@ -1,0 +1,16 @@
+// The rpcgen XDR routines of authrelay.x as non-variadic CONCRPC_xdrproc
+// constants, the form ONCRPC's XDRRoutine takes. A user with their own .x
+// writes the same few lines for their types.
+#ifndef AUTHRELAY_ROUTINES_H
+#define AUTHRELAY_ROUTINES_H
+
+#include "concrpc.h"
+#include "authrelay.h"
+
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_event;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_ack;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_event_batch;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_batch_ack;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_stats;
+
+#endif
