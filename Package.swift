@@ -76,6 +76,11 @@ let package = Package(
 
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "CAuthRelayRPC"]),
         .testTarget(name: "AuthRelayTests", dependencies: ["AuthRelay", "ONCRPC"]),
+        // Starts the built programs (authrelayd, authrelay, legacy-*) over real sockets.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["AuthRelay", "AuthRelayCollector", "ONCRPC"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,184 @@
+import CAuthRelayRPC
+import ONCRPC
+
+/// A failed report: the call failed, or the values broke a protocol bound before anything was sent.
+public enum CollectorError: Error, Sendable, Equatable, CustomStringConvertible {
+    case rpc(RPCError)
+    case invalid(EventError)
+    /// The collector does not serve a version this operation needs.
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .rpc(let error): error.description
+        case .invalid(let error): "invalid report: \(error)"
+        case .unsupported(let text): text
+        }
+    }
+
+    /// The error says nothing about the report itself: the same report may succeed later.
+    public var isRetryable: Bool {
+        if case .rpc = self { return true }
+        return false
+    }
+}
+
+/// The protocol versions this client speaks.
+public enum ProtocolVersion: UInt32, Sendable, Comparable, CustomStringConvertible {
+    /// One event per call; what a legacy C collector implements.
+    case v1 = 1
+    /// Batches with loss accounting, and GET_STATS.
+    case v2 = 2
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "v\(rawValue)" }
+}
+
+/// A typed client for an AuthRelay collector (or a legacy C collector of the same `.x`).
+///
+/// Not `Sendable`, like the `RPCClient`s inside it: one per thread.
+public final class CollectorClient {
+    public let endpoint: RPCEndpoint
+    public let program: UInt32
+    private let v1: RPCClient
+    private let v2: RPCClient
+    private let arena = WireArena()
+    /// The version `negotiate()` found; nil before.
+    public private(set) var version: ProtocolVersion?
+
+    public init(
+        endpoint: RPCEndpoint, program: UInt32 = AuthRelayProtocol.program,
+        timeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(2)
+    ) {
+        self.endpoint = endpoint
+        self.program = program
+        v1 = RPCClient(endpoint: endpoint, program: program, version: 1, timeout: timeout, connectTimeout: connectTimeout)
+        v2 = RPCClient(endpoint: endpoint, program: program, version: 2, timeout: timeout, connectTimeout: connectTimeout)
+    }
+
+    /// The per-call timeout of both versions.
+    public var timeout: Duration {
+        get { v2.timeout }
+        set {
+            v1.timeout = newValue
+            v2.timeout = newValue
+        }
+    }
+
+    /// Finds the highest version the collector serves: version 2 when it answers,
+    /// version 1 when it says it has only that (PROG_MISMATCH, or rpcbind has no
+    /// version 2 registration).
+    @discardableResult
+    public func negotiate() throws(CollectorError) -> ProtocolVersion {
+        do {
+            try v2.ping()
+            v1.disconnect()
+            version = .v2
+            return .v2
+        } catch let error where error.status == .programVersionMismatch || error.status == .programNotRegistered {
+            v2.disconnect()
+            if let supported = error.supportedVersions, !supported.contains(1) {
+                throw .unsupported("collector at \(endpoint) serves versions \(supported.lowerBound)...\(supported.upperBound); this client speaks 1...2")
+            }
+            do {
+                try v1.ping()
+            } catch {
+                throw .rpc(error)
+            }
+            version = .v1
+            return .v1
+        } catch {
+            throw .rpc(error)
+        }
+    }
+
+    /// Closes both connections; the next call connects again.
+    public func disconnect() {
+        v1.disconnect()
+        v2.disconnect()
+    }
+
+    /// Pings the negotiated version (version 2 before negotiation).
+    public func ping() throws(CollectorError) {
+        do {
+            try (version == .v1 ? v1 : v2).ping()
+        } catch {
+            throw .rpc(error)
+        }
+    }
+
+    /// Version 2: reports a batch. Checked against every bound before sending.
+    public func report(_ batch: EventBatch, timeout: Duration? = nil) throws(CollectorError) -> BatchAck {
+        do {
+            try batch.validate()
+        } catch {
+            throw .invalid(error)
+        }
+        do {
+            return try arena.withWire(batch) { (wire) throws(RPCError) -> BatchAck in
+                try v2.call(AuthRelayProtocol.reportBatchV2, &wire.pointee, encode: AuthRelayProtocol.eventBatch,
+                            decode: AuthRelayProtocol.batchAck, as: ar_batch_ack.self, timeout: timeout) {
+                    BatchAck(wire: $0.pointee)
+                }
+            }
+        } catch {
+            throw .rpc(error)
+        }
+    }
+
+    /// Version 1: reports one event. Checked against every bound before sending.
+    public func report(_ event: Event, timeout: Duration? = nil) throws(CollectorError) -> Ack {
+        do {
+            try event.validate()
+        } catch {
+            throw .invalid(error)
+        }
+        do {
+            return try arena.withWire(event) { (wire) throws(RPCError) -> Ack in
+                try v1.call(AuthRelayProtocol.reportEventV1, &wire.pointee, encode: AuthRelayProtocol.event,
+                            decode: AuthRelayProtocol.ack, as: ar_ack.self, timeout: timeout) {
+                    Ack(wire: $0.pointee)
+                }
+            }
+        } catch {
+            throw .rpc(error)
+        }
+    }
+
+    /// Version 1 one-way: buffers the event without waiting for a reply (libtirpc
+    /// batching); `ping()` flushes. Stream transports only.
+    public func reportOneWay(_ event: Event) throws(CollectorError) {
+        do {
+            try event.validate()
+        } catch {
+            throw .invalid(error)
+        }
+        do {
+            try arena.withWire(event) { (wire) throws(RPCError) in
+                try v1.callOneWay(AuthRelayProtocol.reportEventV1, &wire.pointee, encode: AuthRelayProtocol.event)
+            }
+        } catch {
+            throw .rpc(error)
+        }
+    }
+
+    /// Flushes one-way calls buffered by `reportOneWay` with a version 1 NULL call.
+    public func flushOneWay() throws(CollectorError) {
+        do {
+            try v1.ping()
+        } catch {
+            throw .rpc(error)
+        }
+    }
+
+    /// Version 2: the collector's counters.
+    public func stats(timeout: Duration? = nil) throws(CollectorError) -> CollectorStats {
+        var nothing: Int32 = 0
+        do {
+            return try v2.call(AuthRelayProtocol.getStatsV2, &nothing, encode: .void, decode: AuthRelayProtocol.stats,
+                               as: ar_stats.self, timeout: timeout) { CollectorStats(wire: $0.pointee) }
+        } catch {
+            throw .rpc(error)
+        }
+    }
+}
