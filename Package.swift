@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "CONCRPC", dependencies: ["CTIRPC"]),
         // rpcgen output for rpcgen/authrelay.x (generated/, include/authrelay.h) plus its XDR routine constants.
         .target(name: "CAuthRelayRPC", dependencies: ["CTIRPC", "CONCRPC"]),
+        // Linux calls Glibc's Swift module leaves out (eventfd, thread names, fanotify).
+        .target(name: "CAuthRelayLinux"),
         // Typed Swift ONC RPC client and server; knows nothing of AuthRelay.
         .target(
             name: "ONCRPC",
@@ -41,7 +43,7 @@ let package = Package(
         .target(
             name: "AuthRelay",
             dependencies: [
-                "ONCRPC", "CAuthRelayRPC",
+                "ONCRPC", "CAuthRelayRPC", "CAuthRelayLinux",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,0 +1,245 @@
+import Glibc
+import Logging
+import ONCRPC
+
+/// The sender thread's work: batch, connect, negotiate, send, retry, account.
+/// Everything here runs on that one thread, so none of it needs a lock.
+final class SenderLoop: @unchecked Sendable {
+    // @unchecked: created on the caller's thread, then used only by the sender thread.
+    private let core: SenderCore
+    private let logger: Logger
+    private var configuration: EventSender.Configuration { core.configuration }
+
+    private var nextSequence: UInt64 = 1
+    /// Drops (dropped + evicted) already reported in a batch header.
+    private var dropsReported: UInt64 = 0
+    /// The batch being delivered; resent with the same numbers until acknowledged.
+    private var pending: EventBatch?
+    /// With version 1, how many of `pending`'s events are acknowledged.
+    private var pendingAcknowledged = 0
+    private var attempts = 0
+    private var backoff: Duration = .zero
+    private var version: ProtocolVersion?
+    private var everConnected = false
+
+    init(core: SenderCore, logger: Logger) {
+        self.core = core
+        self.logger = logger
+    }
+
+    func run() {
+        let client = CollectorClient(endpoint: configuration.endpoint, program: configuration.program,
+                                     timeout: configuration.callTimeout, connectTimeout: configuration.connectTimeout)
+        logger.info("sender started", metadata: ["collector": "\(configuration.endpoint)", "boot_id": "\(configuration.bootID)"])
+        while !drainTimeIsUp {
+            if pending == nil {
+                pending = nextBatch()
+                if pending == nil {
+                    if core.isClosing { break }  // everything delivered
+                    core.waitForWork(timeout: .milliseconds(200))
+                    continue
+                }
+            }
+            if deliver(client) {
+                finishPending()
+            } else {
+                sleepBeforeRetry()
+            }
+        }
+        shutDown(client)
+    }
+
+    // MARK: Batching
+
+    private var drainTimeIsUp: Bool {
+        core.isClosing && Timestamps.monotonic() >= core.deadline
+    }
+
+    private var unreportedDrops: UInt64 {
+        core.counters.dropped.load(ordering: .relaxed) + core.counters.evicted.load(ordering: .relaxed) - dropsReported
+    }
+
+    /// Takes up to a batch of events off the queue and numbers them. A batch with
+    /// no events is made only to report drops, which version 2 can carry.
+    private func nextBatch() -> EventBatch? {
+        guard let first = core.take() else {
+            guard version == .v2, unreportedDrops > 0 else { return nil }
+            return makeBatch([])
+        }
+        if core.queuedCount + 1 < configuration.maxBatchEvents && !core.isClosing && configuration.linger > .zero {
+            core.pause(configuration.linger)  // let a partial batch fill
+        }
+        var events = [sanitized(first)]
+        var bytes = events[0].encodedSize
+        events.reserveCapacity(min(configuration.maxBatchEvents, core.queuedCount + 1))
+        while events.count < configuration.maxBatchEvents, let event = core.take() {
+            let event = sanitized(event)
+            events.append(event)
+            bytes += event.encodedSize
+            if bytes >= configuration.maxBatchBytes { break }
+        }
+        return makeBatch(events)
+    }
+
+    private func makeBatch(_ events: [Event]) -> EventBatch {
+        let drops = unreportedDrops
+        dropsReported += drops
+        var numbered = events
+        for index in numbered.indices {
+            numbered[index].sequence = nextSequence + UInt64(index)
+        }
+        let header = BatchHeader(agentID: configuration.agentID, bootID: configuration.bootID,
+                                 firstSequence: nextSequence, dropped: drops)
+        nextSequence += UInt64(events.count)
+        if let oldest = numbered.first {
+            core.counters.oldestUndelivered.store(max(oldest.timestampNanoseconds, 1), ordering: .relaxed)
+        }
+        return EventBatch(header: header, events: numbered)
+    }
+
+    /// Cuts fields to the protocol's bounds so an odd event is still delivered.
+    private func sanitized(_ event: Event) -> Event {
+        guard (try? event.validate()) == nil else { return event }
+        core.counters.sanitized.add(1, ordering: .relaxed)
+        var event = event
+        event.executablePath = Self.bounded(event.executablePath, Event.maxPathBytes)
+        event.targetPath = Self.bounded(event.targetPath, Event.maxPathBytes)
+        event.digest = Array(event.digest.prefix(Event.maxDigestBytes))
+        return event
+    }
+
+    static func bounded(_ text: String, _ limit: Int) -> String {
+        var result = text.replacingNUL()
+        while result.utf8.count > limit { result.removeLast() }
+        return result
+    }
+
+    // MARK: Delivering
+
+    /// One attempt at the pending batch; true when it is done with (acknowledged or rejected).
+    private func deliver(_ client: CollectorClient) -> Bool {
+        guard let batch = pending else { return true }
+        let timeout = callTimeout
+        do {
+            if version == nil {
+                core.counters.state.store(EventSender.State.connecting.rawValue, ordering: .relaxed)
+                version = configuration.forceVersion1 ? .v1 : try client.negotiate()
+                if configuration.forceVersion1 { try client.ping() }
+                noteConnected()
+            }
+            if attempts > 0 { core.counters.retries.add(1, ordering: .relaxed) }
+            attempts += 1
+            if version == .v2 {
+                core.counters.sent.add(UInt64(batch.events.count), ordering: .relaxed)
+                let ack = try client.report(batch, timeout: timeout)
+                return accept(ack.status, events: batch.events.count)
+            }
+            // Version 1: one call per event; a retry resumes after the last answered one.
+            while pendingAcknowledged < batch.events.count {
+                core.counters.sent.add(1, ordering: .relaxed)
+                let ack = try client.report(batch.events[pendingAcknowledged], timeout: timeout)
+                if ack.status == .sinkError {
+                    core.setLastError("collector could not store event \(ack.sequence) (sink error); retrying")
+                    return false
+                }
+                _ = accept(ack.status, events: 1)
+                pendingAcknowledged += 1
+            }
+            return true
+        } catch {
+            noteFailure(error)
+            return false
+        }
+    }
+
+    /// The timeout for one call: the configured one, cut to what is left of a drain.
+    private var callTimeout: Duration {
+        guard core.isClosing else { return configuration.callTimeout }
+        let now = Timestamps.monotonic()
+        let left = core.deadline > now ? core.deadline - now : 0
+        return min(configuration.callTimeout, .nanoseconds(Int64(max(left, 1_000_000))))
+    }
+
+    /// Counts a report's answer; true unless it should be sent again.
+    private func accept(_ status: ReportStatus, events: Int) -> Bool {
+        switch status {
+        case .ok:
+            core.counters.acknowledged.add(UInt64(events), ordering: .relaxed)
+            return true
+        case .sinkError:
+            core.setLastError("collector could not store the batch (sink error); retrying")
+            return false
+        case .rejected, .unauthorized, .other:
+            // Sending the same events again cannot help: count them and go on.
+            core.counters.rejected.add(UInt64(events), ordering: .relaxed)
+            core.setLastError("collector answered \(status) for \(events) events")
+            logger.error("collector refused events", metadata: ["status": "\(status)", "events": "\(events)"])
+            return true
+        }
+    }
+
+    private func noteConnected() {
+        if everConnected { core.counters.reconnects.add(1, ordering: .relaxed) }
+        everConnected = true
+        core.counters.version.store(version?.rawValue ?? 0, ordering: .relaxed)
+        core.counters.state.store(EventSender.State.connected.rawValue, ordering: .relaxed)
+        logger.info("connected to collector", metadata: ["version": "\(version.map { "\($0)" } ?? "-")"])
+    }
+
+    private func noteFailure(_ error: CollectorError) {
+        core.setLastError(error.description)
+        if case .rpc(let rpc) = error, rpc.status != .timedOut {
+            // A lost connection or a restarted collector: negotiate again (it may now be version 1).
+            version = nil
+        }
+        logger.warning("delivery failed", metadata: ["error": "\(error)", "attempt": "\(attempts)"])
+    }
+
+    private func finishPending() {
+        pending = nil
+        pendingAcknowledged = 0
+        attempts = 0
+        backoff = .zero
+        core.counters.oldestUndelivered.store(0, ordering: .relaxed)
+    }
+
+    /// Capped exponential backoff with ±20% jitter, cut short by close.
+    private func sleepBeforeRetry() {
+        backoff = backoff == .zero ? configuration.initialBackoff : min(backoff * 2, configuration.maxBackoff)
+        let jitter = Double.random(in: 0.8...1.2)
+        core.counters.state.store(EventSender.State.backingOff.rawValue, ordering: .relaxed)
+        var pause = backoff * jitter
+        if core.isClosing {
+            let now = Timestamps.monotonic()
+            pause = min(pause, .nanoseconds(Int64(core.deadline > now ? core.deadline - now : 0)))
+        }
+        core.pause(pause)
+    }
+
+    // MARK: Shutting down
+
+    private func shutDown(_ client: CollectorClient) {
+        var undelivered = UInt64((pending?.events.count ?? 0) - pendingAcknowledged)
+        while core.take() != nil { undelivered += 1 }
+        client.disconnect()
+        core.counters.state.store(EventSender.State.closed.rawValue, ordering: .relaxed)
+        let report = ShutdownReport(stats: core.stats, undelivered: undelivered)
+        core.finish(report)
+        if undelivered > 0 || unreportedDrops > 0 {
+            logger.warning("sender stopped with events not delivered", metadata: [
+                "undelivered": "\(undelivered)", "dropped": "\(report.stats.dropped + report.stats.evicted)",
+                "drops_not_reported_to_collector": "\(unreportedDrops)",
+            ])
+        } else {
+            logger.info("sender stopped", metadata: ["acknowledged": "\(report.stats.acknowledged)"])
+        }
+    }
+}
+
+extension String {
+    /// An XDR string ends at the first NUL: replace NULs so nothing after one is lost.
+    func replacingNUL() -> String {
+        guard utf8.contains(0) else { return self }
+        return String(decoding: utf8.map { $0 == 0 ? UInt8(ascii: "?") : $0 }, as: UTF8.self)
+    }
+}
