@@ -55,6 +55,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Auth sources for the agent: fanotify permission events and a synthetic generator.
+        .target(
+            name: "AuthRelayAgent",
+            dependencies: [
+                "AuthRelay", "CAuthRelayLinux",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The scenarios behind `authrelay latency`: transports, batching, the auth path.
+        .target(
+            name: "AuthRelayLatency",
+            dependencies: [
+                "AuthRelay", "AuthRelayAgent", "ONCRPC", "CAuthRelayLinux",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "authrelayd",
             dependencies: [
@@ -66,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "authrelay",
             dependencies: [
-                "AuthRelay", "AuthRelayCollector", "ONCRPC",
+                "AuthRelay", "AuthRelayCollector", "AuthRelayAgent", "AuthRelayLatency", "ONCRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -81,7 +98,7 @@ let package = Package(
         // Starts the built programs (authrelayd, authrelay, legacy-*) over real sockets.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AuthRelay", "AuthRelayCollector", "ONCRPC"]
+            dependencies: ["AuthRelay", "AuthRelayCollector", "AuthRelayAgent", "ONCRPC"]
         ),
     ],
     swiftLanguageModes: [.v6]

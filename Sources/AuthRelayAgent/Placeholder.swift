@@ -1,0 +1,1 @@
+// The agent's auth sources (fanotify, synthetic); written next.

@@ -1,0 +1,1 @@
+// The latency comparison scenarios; written next.
