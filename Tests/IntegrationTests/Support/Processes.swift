@@ -51,8 +51,8 @@ final class ChildProcess: @unchecked Sendable {
         let tag = "\(product)-\(UUID().uuidString.prefix(6))"
         stdoutPath = directory.file("\(tag).out")
         stderrPath = directory.file("\(tag).err")
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: Products.path(product))
         process.arguments = arguments
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
