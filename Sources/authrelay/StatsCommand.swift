@@ -1,0 +1,44 @@
+import ArgumentParser
+import AuthRelay
+import ONCRPC
+
+/// `authrelay stats`: a collector's GET_STATS counters.
+struct StatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Print a collector's counters (GET_STATS) as a table, JSON or Prometheus text.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case table, json, prometheus
+    }
+
+    @Option(help: "Collector: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID, or tcp|udp|local (rpcbind on localhost).")
+    var collector = "local"
+
+    @Option(help: "Program number (decimal or 0x hex).")
+    var program = "0x20000A7E"
+
+    @Option(help: "Output format: table, json, or prometheus (for node_exporter's textfile collector).")
+    var format: Format = .table
+
+    @Option(help: "Seconds to wait for the answer.")
+    var timeout = 2.0
+
+    func run() throws {
+        guard let endpoint = RPCEndpoint(parsing: collector) else {
+            throw ValidationError("cannot read collector address '\(collector)'")
+        }
+        guard let programNumber = UInt32(parsingNumber: program) else {
+            throw ValidationError("cannot read program number '\(program)'")
+        }
+        let wait = Duration.milliseconds(Int64(timeout * 1000))
+        let client = CollectorClient(endpoint: endpoint, program: programNumber, timeout: wait, connectTimeout: wait)
+        let stats = try client.stats()
+        let report = CollectorStatsReport(stats: stats, collector: endpoint.description)
+        switch format {
+        case .table: print(report.table, terminator: "")
+        case .json: print(report.json, terminator: "")
+        case .prometheus: print(report.prometheus, terminator: "")
+        }
+    }
+}
