@@ -7,6 +7,9 @@ struct AuthRelayCommand: ParsableCommand {
         abstract: "Keep ONC RPC telemetry out of the authorization path.",
         subcommands: [
             SendCommand.self,
+            StatsCommand.self,
+            AgentCommand.self,
+            LatencyCommand.self,
         ]
     )
 }

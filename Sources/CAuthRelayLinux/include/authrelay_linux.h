@@ -17,3 +17,4 @@ int CAuthRelayLinux_eventfd_clear(int fd);
 int CAuthRelayLinux_set_thread_name(const char *name);
 
 #endif
+#include "authrelay_fanotify.h"

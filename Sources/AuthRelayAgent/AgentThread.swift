@@ -1,0 +1,37 @@
+import CAuthRelayLinux
+import Glibc
+
+/// A dedicated, named OS thread for the answering loop. It must not be a Swift
+/// concurrency task: it blocks in poll() on the fanotify descriptor, and a pool
+/// thread blocked there would starve every other task.
+struct AgentThread {
+    private let thread: pthread_t
+
+    private final class Start {
+        let name: String
+        let body: () -> Void
+        init(name: String, body: @escaping () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+
+    /// Starts `body` on a new thread named `name` (Linux keeps 15 bytes of it).
+    init(name: String, _ body: @escaping @Sendable () -> Void) {
+        let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(&thread, nil, { argument in
+            let start = Unmanaged<Start>.fromOpaque(argument!).takeRetainedValue()
+            _ = CAuthRelayLinux_set_thread_name(String(start.name.prefix(15)))
+            start.body()
+            return nil
+        }, start)
+        precondition(status == 0, "pthread_create failed: \(String(cString: strerror(status)))")
+        self.thread = thread
+    }
+
+    /// Waits for the thread to return; what it wrote is visible afterwards.
+    func join() {
+        pthread_join(thread, nil)
+    }
+}

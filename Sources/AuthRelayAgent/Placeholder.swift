@@ -1,1 +1,0 @@
-// The agent's auth sources (fanotify, synthetic); written next.
