@@ -16,10 +16,16 @@ public enum CollectorError: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 
-    /// The error says nothing about the report itself: the same report may succeed later.
+    /// The same report may succeed later: the transport failed, not the report or the program.
     public var isRetryable: Bool {
-        if case .rpc = self { return true }
-        return false
+        guard case .rpc(let error) = self else { return false }
+        switch error.status {
+        case .programUnavailable, .programVersionMismatch, .procedureUnavailable, .cantEncodeArguments,
+             .authenticationError:
+            return false
+        default:
+            return true
+        }
     }
 }
 

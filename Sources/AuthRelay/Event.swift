@@ -111,8 +111,8 @@ public struct Event: Sendable, Equatable {
 
     /// Bytes this event takes on the wire (XDR), for byte-bounded queues and batches.
     public var encodedSize: Int {
-        // 2 hyper + kind + verdict + hyper + 5 ints + 3 length words = 60 fixed bytes.
-        60 + Self.padded(executablePath.utf8.count) + Self.padded(targetPath.utf8.count) + Self.padded(digest.count)
+        // 3 hypers + kind + verdict + 5 ints + 3 length words = 64 fixed bytes.
+        64 + Self.padded(executablePath.utf8.count) + Self.padded(targetPath.utf8.count) + Self.padded(digest.count)
     }
 
     static func padded(_ count: Int) -> Int { (count + 3) & ~3 }
@@ -123,7 +123,6 @@ public enum EventError: Error, Sendable, Equatable, CustomStringConvertible {
     case overBound(field: String, bytes: Int, limit: Int)
     case embeddedNUL(field: String)
     case tooManyEvents(count: Int, limit: Int)
-    case emptyBatch
     case sequenceMismatch(expected: UInt64, found: UInt64)
 
     public var description: String {
@@ -131,7 +130,6 @@ public enum EventError: Error, Sendable, Equatable, CustomStringConvertible {
         case .overBound(let field, let bytes, let limit): "\(field) is \(bytes) bytes, over the protocol bound of \(limit)"
         case .embeddedNUL(let field): "\(field) contains a NUL byte, which an XDR string cannot carry"
         case .tooManyEvents(let count, let limit): "a batch of \(count) events is over the protocol bound of \(limit)"
-        case .emptyBatch: "a batch must carry at least one event"
         case .sequenceMismatch(let expected, let found): "batch events must follow first_seq by one: expected \(expected), found \(found)"
         }
     }
@@ -163,10 +161,10 @@ public struct EventBatch: Sendable, Equatable {
     }
 
     /// Checks the header's ids, the event count and every event against the `.x` bounds.
+    /// A batch with no events is valid: it reports drops only.
     public func validate() throws(EventError) {
         try Event.checkString(header.agentID, field: "agent_id", limit: Event.maxIDBytes)
         try Event.checkString(header.bootID, field: "boot_id", limit: Event.maxIDBytes)
-        guard !events.isEmpty else { throw .emptyBatch }
         guard events.count <= Event.maxBatchEvents else {
             throw .tooManyEvents(count: events.count, limit: Event.maxBatchEvents)
         }

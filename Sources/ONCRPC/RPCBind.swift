@@ -21,10 +21,15 @@ public enum RPCBind {
         ["localhost", "127.0.0.1", "::1", ""].contains(host)
     }
 
+    /// The AF_LOCAL socket of this machine's rpcbind, when it has one.
+    static var localSocketPath: String? {
+        localSocketPaths.first { access($0, F_OK) == 0 }
+    }
+
     /// A client for rpcbind itself on `host`: its AF_LOCAL socket on this machine, else TCP port 111.
     public static func client(host: String = "localhost", timeout: Duration = .seconds(2)) -> RPCClient {
         let endpoint: RPCEndpoint
-        if isLocal(host), let path = localSocketPaths.first(where: { access($0, F_OK) == 0 }) {
+        if isLocal(host), let path = localSocketPath {
             endpoint = .unix(path: path)
         } else {
             endpoint = .tcp(host: host, port: 111)
@@ -33,10 +38,27 @@ public enum RPCBind {
     }
 
     /// Where `program`/`version` listens on `transport` at `host`, as an endpoint.
+    ///
+    /// rpcbind answers GETADDR for the netid of the transport the question arrives on
+    /// (it ignores the request's r_netid), so the question goes over `transport` itself:
+    /// TCP or UDP port 111, or the AF_LOCAL socket for `.local` (this machine only).
+    /// When the server registered on several versions, rpcbind may answer with the
+    /// address of another version; the call then gets PROG_MISMATCH from the server.
     public static func lookup(
         host: String, program: UInt32, version: UInt32, transport: RPCTransport, timeout: Duration = .seconds(2)
     ) throws(RPCError) -> RPCEndpoint {
-        let rpcbind = client(host: host, timeout: timeout)
+        let endpoint: RPCEndpoint
+        switch transport {
+        case .tcp: endpoint = .tcp(host: host, port: 111)
+        case .udp: endpoint = .udp(host: host, port: 111)
+        case .local:
+            guard isLocal(host), let path = localSocketPath else {
+                throw RPCError(status: .unknownProtocol, function: "rpcbind GETADDR",
+                               context: "local transport on \(host): only this machine's rpcbind socket (\(localSocketPaths[0])) answers for it")
+            }
+            endpoint = .unix(path: path)
+        }
+        let rpcbind = RPCClient(endpoint: endpoint, program: Self.program, version: Self.version, timeout: timeout, connectTimeout: timeout)
         let netid = transport.rawValue
         let address: String? = try withRPCB(program: program, version: version, netid: netid, address: "", owner: "") {
             (argument: inout rpcb) throws(RPCError) -> String? in
@@ -49,11 +71,11 @@ public enum RPCBind {
         guard let address, !address.isEmpty else {
             throw RPCError(status: .programNotRegistered, function: "rpcbind GETADDR", context: context)
         }
-        guard let endpoint = endpoint(universalAddress: address, transport: transport, host: host) else {
+        guard let found = Self.endpoint(universalAddress: address, transport: transport, host: host) else {
             throw RPCError(status: .n2aTranslationFailure, function: "rpcbind GETADDR",
                            context: "\(context): cannot read universal address \"\(address)\"")
         }
-        return endpoint
+        return found
     }
 
     /// Registers `program`/`version` on `transport` at `universalAddress` with the local rpcbind.
@@ -106,13 +128,16 @@ public enum RPCBind {
         guard parts.count >= 3, let high = UInt16(parts[parts.count - 2]), let low = UInt16(parts[parts.count - 1]),
               high < 256, low < 256 else { return nil }
         var address = parts.dropLast(2).joined(separator: ".")
-        // A server bound to the wildcard address is reached at the host we asked.
-        if address == "0.0.0.0" || address == "::" { address = host }
+        // A server bound to the wildcard address is reached at the host we asked; on this
+        // machine at the loopback address of the same family (a name like "localhost" could
+        // resolve to the other family, where nothing listens).
+        if address == "0.0.0.0" { address = isLocal(host) ? "127.0.0.1" : host }
+        if address == "::" { address = isLocal(host) ? "::1" : host }
         let port = high << 8 | low
         return transport == .tcp ? .tcp(host: address, port: port) : .udp(host: address, port: port)
     }
 
-    /// The universal address of an IP endpoint ("127.0.0.1.15.160" for port 4000) or a path.
+    /// The universal address of an IP endpoint ("127.0.0.1.15.160" for port 4000).
     public static func universalAddress(host: String, port: UInt16) -> String {
         "\(host).\(port >> 8).\(port & 0xff)"
     }

@@ -10,8 +10,9 @@ import Glibc
 ///
 /// It handles libtirpc's traps itself:
 /// - SIGPIPE is ignored process-wide (libtirpc writes with plain write()).
-/// - A send is bounded by the call timeout (SO_SNDTIMEO), so a stopped server
-///   with full buffers cannot block a call for seconds.
+/// - A send is bounded by about the call timeout (SO_SNDTIMEO of a quarter of it
+///   on each write), so a stopped server with full buffers cannot block a call
+///   for seconds. The connection is then dropped: the record was cut short.
 /// - After a lost connection, or a UDP timeout (clnt_dg never recovers from
 ///   stale replies), the handle is dropped and the next call connects again,
 ///   asking rpcbind again when the endpoint goes through rpcbind.
@@ -86,7 +87,9 @@ public final class RPCClient {
         return try withUnsafeTemporaryAllocation(of: Result.self, capacity: 1) { (buffer) throws(RPCError) -> Value in
             let result = buffer.baseAddress!
             UnsafeMutableRawPointer(result).initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<Result>.size)
-            defer { CONCRPC_clnt_freeres(handle, decode.routine, result) }
+            // xdr_free, not clnt_freeres: a failed call may already have destroyed the
+            // handle (check() disconnects on a lost connection or a UDP timeout).
+            defer { CONCRPC_xdr_free(decode.routine, result) }
             let status = withUnsafeMutablePointer(to: &argument) { argumentPointer in
                 CONCRPC_clnt_call(handle, rpcproc_t(procedure), encode.routine, argumentPointer,
                                   decode.routine, result, timeval(timeout ?? self.timeout))
@@ -117,7 +120,13 @@ public final class RPCClient {
     private func prepare(timeout: Duration) throws(RPCError) -> UnsafeMutablePointer<CLIENT> {
         try connect()
         if endpoint.transport != .udp, sendTimeout != timeout {
-            try SocketOptions.setSendTimeout(descriptor, timeout)
+            // SO_SNDTIMEO bounds each write(), not the send: clnt_vc writes 64 KiB pieces
+            // and, once the peer stops reading, a failing call waits in about four of them
+            // (the write that fills the buffer returns short, the kernel grows the buffer
+            // once or twice, the next write fails with EAGAIN, and xdrrec_endofrecord tries
+            // once more). A quarter of the call timeout per write keeps the whole send
+            // within about the call timeout (measured in the Traps tests).
+            try SocketOptions.setSendTimeout(descriptor, timeout / 4)
             sendTimeout = timeout
         }
         if endpoint.transport == .udp, sendTimeout != timeout {
@@ -161,25 +170,44 @@ public final class RPCClient {
     }
 
     private func open(_ target: RPCEndpoint) throws(RPCError) {
-        let address: SocketAddress
+        let addresses: [SocketAddress]
         switch target {
-        case .tcp(let host, let port): address = try .resolve(host: host, port: port, datagram: false)
-        case .udp(let host, let port): address = try .resolve(host: host, port: port, datagram: true)
-        case .unix(let path): address = try .local(path: path)
+        case .tcp(let host, let port): addresses = try SocketAddress.resolve(host: host, port: port, datagram: false)
+        case .udp(let host, let port): addresses = try SocketAddress.resolve(host: host, port: port, datagram: true)
+        case .unix(let path): addresses = [try SocketAddress.local(path: path)]
         case .rpcbind: preconditionFailure("resolved before")
         }
+        // A stream tries each address in turn within one connect timeout ("localhost" may
+        // resolve to ::1 first while the server listens on 127.0.0.1 only). A datagram
+        // socket has no handshake to fail, so it takes the first address.
         let datagram = target.transport == .udp
+        let deadline = ContinuousClock.now + connectTimeout
+        var failure: RPCError?
+        for address in datagram ? Array(addresses.prefix(1)) : addresses {
+            do {
+                try open(target, at: address, datagram: datagram, deadline: deadline)
+                return
+            } catch {
+                failure = error
+            }
+        }
+        throw failure ?? RPCError(status: .unknownHost, function: "getaddrinfo", context: "\(target): no address")
+    }
+
+    private func open(_ target: RPCEndpoint, at address: SocketAddress, datagram: Bool, deadline: ContinuousClock.Instant) throws(RPCError) {
         let fd = socket(address.family, Int32((datagram ? SOCK_DGRAM : SOCK_STREAM).rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system("socket", context: target.description) }
         var owned = true
         defer { if owned { close(fd) } }
 
         if !datagram {
-            try connectWithTimeout(fd, address, target)
+            try connectWithTimeout(fd, address, target, deadline: deadline)
             if target.transport == .tcp {
                 try SocketOptions.set(fd, Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), "TCP_NODELAY")
             }
         }
+        // libtirpc copies the address out of the netbuf (clnt_vc_create and clnt_dg_create
+        // both keep their own copy), so the buffer only has to live through the create call.
         var storage = address.storage
         let client: UnsafeMutablePointer<CLIENT>? = withUnsafeMutableBytes(of: &storage) { raw in
             var buffer = netbuf(maxlen: UInt32(address.length), len: UInt32(address.length), buf: raw.baseAddress)
@@ -205,26 +233,31 @@ public final class RPCClient {
         connectedAddress = target.description
     }
 
-    private func connectWithTimeout(_ fd: Int32, _ address: SocketAddress, _ target: RPCEndpoint) throws(RPCError) {
+    /// connect() bounded by `deadline`: non-blocking connect, then poll for writability.
+    private func connectWithTimeout(
+        _ fd: Int32, _ address: SocketAddress, _ target: RPCEndpoint, deadline: ContinuousClock.Instant
+    ) throws(RPCError) {
+        func failure(_ code: Int32) -> RPCError {
+            RPCError(status: .cantConnect, errno: code, function: "connect", context: "\(target) \(programDescription)")
+        }
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        let result = address.withSockaddr { Glibc.connect(fd, $0, $1) }
-        if result != 0 {
-            guard errno == EINPROGRESS || errno == EAGAIN else {
-                throw RPCError(status: .cantConnect, errno: errno, function: "connect", context: "\(target) \(programDescription)")
-            }
+        if address.withSockaddr({ Glibc.connect(fd, $0, $1) }) != 0 {
+            // EINPROGRESS: a TCP handshake under way. Anything else, including an AF_LOCAL
+            // EAGAIN (the server's backlog is full), fails now: poll could not tell it apart
+            // from success, and libtirpc would then connect again, blocking.
+            guard errno == EINPROGRESS else { throw failure(errno) }
             var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let ready = poll(&poller, 1, Int32(clamping: connectTimeout.milliseconds))
-            guard ready == 1 else {
-                throw RPCError(status: .cantConnect, errno: ready == 0 ? ETIMEDOUT : errno, function: "connect",
-                               context: "\(target) \(programDescription)")
-            }
-            var failure: Int32 = 0
+            var ready: Int32
+            repeat {
+                let remaining = max(deadline - ContinuousClock.now, .zero)
+                ready = poll(&poller, 1, Int32(clamping: remaining.milliseconds))
+            } while ready < 0 && errno == EINTR
+            guard ready == 1 else { throw failure(ready == 0 ? ETIMEDOUT : errno) }
+            var code: Int32 = 0
             var size = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &failure, &size)
-            guard failure == 0 else {
-                throw RPCError(status: .cantConnect, errno: failure, function: "connect", context: "\(target) \(programDescription)")
-            }
+            guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &size) == 0 else { throw failure(errno) }
+            guard code == 0 else { throw failure(code) }
         }
         _ = fcntl(fd, F_SETFL, flags)
     }

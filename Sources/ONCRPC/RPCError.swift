@@ -74,8 +74,23 @@ public enum RPCStatus: Int32, Sendable, CaseIterable {
     }
 
     /// libtirpc's own text for the status (a static string, not its shared error buffer).
+    /// libtirpc has no text for the statuses it took from Solaris and never returns
+    /// (RPC_CANTCONNECT among them, which this layer uses): those get Solaris's words.
     public var text: String {
-        String(cString: clnt_sperrno(clnt_stat(UInt32(bitPattern: rawValue))))
+        switch self {
+        case .interrupted: "RPC: Interrupted"
+        case .unknownAddress: "RPC: Remote address unknown"
+        case .tliError: "RPC: Miscellaneous tli error"
+        case .noBroadcast: "RPC: Broadcasting not supported"
+        case .n2aTranslationFailure: "RPC: Name to address translation failed"
+        case .udError: "RPC: Unitdata error"
+        case .inProgress: "RPC: RPC in progress"
+        case .staleRACHandle: "RPC: Stale RAC handle"
+        case .cantConnect: "RPC: Couldn't make connection"
+        case .transportFailed: "RPC: Received disconnect from remote"
+        case .cantCreateStream: "RPC: Can't push RPC module"
+        default: String(cString: clnt_sperrno(clnt_stat(UInt32(bitPattern: rawValue))))
+        }
     }
 
     /// After this status the transport cannot be trusted: the stream may be out of

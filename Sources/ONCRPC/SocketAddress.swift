@@ -8,24 +8,33 @@ struct SocketAddress: Sendable {
 
     var family: Int32 { Int32(storage.ss_family) }
 
-    /// Resolves a host (numeric literal or name) and port for a stream or datagram socket.
-    static func resolve(host: String, port: UInt16, datagram: Bool) throws(RPCError) -> SocketAddress {
+    /// Resolves a host (numeric literal or name) and port for a stream or datagram socket:
+    /// every address, in getaddrinfo's order (a name such as "localhost" can give ::1
+    /// before 127.0.0.1, and a server may listen on only one of them).
+    static func resolve(host: String, port: UInt16, datagram: Bool) throws(RPCError) -> [SocketAddress] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(datagram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
-        guard status == 0, let first = list else {
+        guard status == 0, list != nil else {
             let reason = status == 0 ? "no address" : String(cString: gai_strerror(status))
             throw RPCError(status: .unknownHost, function: "getaddrinfo", context: "\(host): \(reason)")
         }
         defer { freeaddrinfo(list) }
-        var address = SocketAddress()
-        withUnsafeMutableBytes(of: &address.storage) { target in
-            target.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
+        var addresses: [SocketAddress] = []
+        var next = list
+        while let entry = next {
+            var address = SocketAddress()
+            let length = min(Int(entry.pointee.ai_addrlen), MemoryLayout<sockaddr_storage>.size)
+            withUnsafeMutableBytes(of: &address.storage) { target in
+                target.copyMemory(from: UnsafeRawBufferPointer(start: entry.pointee.ai_addr, count: length))
+            }
+            address.length = socklen_t(length)
+            addresses.append(address)
+            next = entry.pointee.ai_next
         }
-        address.length = first.pointee.ai_addrlen
-        return address
+        return addresses
     }
 
     /// An AF_LOCAL address; fails when the path does not fit sockaddr_un.
@@ -55,17 +64,18 @@ struct SocketAddress: Sendable {
 
 /// Small helpers over socket options, all failures reported as RPCError.
 enum SocketOptions {
-    static func set<Value>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Value, _ what: String) throws(RPCError) {
-        var value = value
-        if setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Value>.size)) != 0 {
+    static func set<Value: BitwiseCopyable>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Value, _ what: String) throws(RPCError) {
+        let status = withUnsafeBytes(of: value) { setsockopt(fd, level, name, $0.baseAddress, socklen_t($0.count)) }
+        if status != 0 {
             throw RPCError.system("setsockopt(\(what))")
         }
     }
 
     /// Bounds how long one write() on a blocking socket may wait, so a stopped
     /// peer with full buffers cannot hold a send for seconds (libtirpc does not bound it).
+    /// Never zero: a zero SO_SNDTIMEO means "block forever".
     static func setSendTimeout(_ fd: Int32, _ timeout: Duration) throws(RPCError) {
-        try set(fd, SOL_SOCKET, SO_SNDTIMEO, timeval(timeout), "SO_SNDTIMEO")
+        try set(fd, SOL_SOCKET, SO_SNDTIMEO, timeval(max(timeout, .milliseconds(1))), "SO_SNDTIMEO")
     }
 }
 

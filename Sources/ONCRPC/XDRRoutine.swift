@@ -19,7 +19,8 @@ public struct XDRRoutine: @unchecked Sendable {
 
     /// `xdr_void`: no argument or no result.
     public static let void = XDRRoutine(CONCRPC_xdr_void)
-    /// `xdr_wrapstring`: a NUL-terminated string with no bound (rpcbind's addresses).
+    /// `xdr_wrapstring`: a NUL-terminated string (rpcbind's addresses). libtirpc bounds
+    /// it at RPC_MAXDATASIZE, 9000 bytes: longer strings fail to encode and decode.
     public static let wrapString = XDRRoutine(CONCRPC_xdr_wrapstring)
 
     /// Encodes `value` into `buffer`; returns the bytes written, or nil when the
@@ -34,8 +35,10 @@ public struct XDRRoutine: @unchecked Sendable {
 
     /// Encodes `value` into new bytes, or nil when it breaks a bound of the `.x`.
     public func encode<Value>(_ value: inout Value) -> [UInt8]? {
+        // xdr_sizeof is 0 both for a value that does not encode and for one that is
+        // empty on the wire (void): one spare word lets the encoder tell them apart.
         let size = withUnsafeMutablePointer(to: &value) { CONCRPC_xdr_sizeof(routine, $0) }
-        var bytes = [UInt8](repeating: 0, count: Int(size))
+        var bytes = [UInt8](repeating: 0, count: Int(size) + 4)
         let written = bytes.withUnsafeMutableBytes { encode(&value, into: $0) }
         guard let written else { return nil }
         return Array(bytes.prefix(written))

@@ -1,0 +1,121 @@
+import CAuthRelayRPC
+import ONCRPC
+import Testing
+
+extension ONCRPCTests {
+    /// `XDRRoutine` over real rpcgen routines, and the C decoder's own bound checks
+    /// against hand-made bytes (what a hostile or broken peer could send).
+    @Suite struct XDRRoutines {
+        static let event = XDRRoutine(CAuthRelayRPC_xdr_ar_event)
+        static let batch = XDRRoutine(CAuthRelayRPC_xdr_ar_event_batch)
+
+        /// XDR bytes of an `ar_event` whose exe_path declares `pathLength` bytes,
+        /// written by hand: 52 bytes of fixed fields, then the three counted fields.
+        static func eventBytes(pathLength: UInt32, digestLength: UInt32 = 0) -> [UInt8] {
+            var bytes: [UInt8] = []
+            let fixed: [UInt32] = [0, 7, 0, 1, 1, 0, 0, 0, 42, 1, 0, 0, 0]  // seq, timestamp_ns, kind, verdict, decision_ns, pid...flags
+            fixed.forEach { RawRPC.append($0, to: &bytes) }
+            #expect(bytes.count == 52)
+            RawRPC.append(pathLength, to: &bytes)
+            bytes += [UInt8](repeating: 0x2f, count: Int(pathLength)) + [UInt8](repeating: 0, count: (4 - Int(pathLength) % 4) % 4)
+            RawRPC.append(0, to: &bytes)  // target_path: empty
+            RawRPC.append(digestLength, to: &bytes)
+            bytes += [UInt8](repeating: 0xab, count: Int(digestLength)) + [UInt8](repeating: 0, count: (4 - Int(digestLength) % 4) % 4)
+            return bytes
+        }
+
+        static func decodes(_ routine: XDRRoutine, _ bytes: [UInt8], as type: (some Any).Type) -> Bool {
+            bytes.withUnsafeBytes { routine.decode($0, as: type) { _ in true } } ?? false
+        }
+
+        @Test("the C decoder takes a 4096-byte path and refuses a declared 4097")
+        func pathBound() {
+            #expect(Self.decodes(Self.event, Self.eventBytes(pathLength: 4096), as: ar_event.self))
+            #expect(!Self.decodes(Self.event, Self.eventBytes(pathLength: 4097), as: ar_event.self))
+            // A length prefix far past the bound and past the bytes: refused before any allocation.
+            var huge = Self.eventBytes(pathLength: 0)
+            huge.replaceSubrange(52..<56, with: [0x7f, 0xff, 0xff, 0xff])
+            #expect(!Self.decodes(Self.event, huge, as: ar_event.self))
+        }
+
+        @Test("the C decoder takes a 64-byte digest and refuses 65")
+        func digestBound() {
+            #expect(Self.decodes(Self.event, Self.eventBytes(pathLength: 1, digestLength: 64), as: ar_event.self))
+            #expect(!Self.decodes(Self.event, Self.eventBytes(pathLength: 1, digestLength: 65), as: ar_event.self))
+        }
+
+        @Test("the C decoder refuses a batch declaring 513 events, and an agent id of 65 bytes")
+        func batchBounds() {
+            func batchBytes(agentID: Int, count: UInt32, events: Int) -> [UInt8] {
+                var bytes: [UInt8] = []
+                RawRPC.append(UInt32(agentID), to: &bytes)
+                bytes += [UInt8](repeating: 0x61, count: agentID) + [UInt8](repeating: 0, count: (4 - agentID % 4) % 4)
+                [0, 0, 1, 0, 0].forEach { RawRPC.append($0, to: &bytes) }  // boot_id "", first_seq 1, dropped 0
+                RawRPC.append(count, to: &bytes)
+                for _ in 0..<events { bytes += XDRRoutines.eventBytes(pathLength: 3) }
+                return bytes
+            }
+            #expect(Self.decodes(Self.batch, batchBytes(agentID: 64, count: 2, events: 2), as: ar_event_batch.self))
+            #expect(!Self.decodes(Self.batch, batchBytes(agentID: 65, count: 2, events: 2), as: ar_event_batch.self))
+            #expect(!Self.decodes(Self.batch, batchBytes(agentID: 1, count: 513, events: 513), as: ar_event_batch.self))
+            // Truncated: declares two events, carries one.
+            #expect(!Self.decodes(Self.batch, batchBytes(agentID: 1, count: 2, events: 1), as: ar_event_batch.self))
+        }
+
+        @Test("encode refuses a value over a bound; decode reads back what encode wrote")
+        func encodeBound() throws {
+            var path = Array("/usr/bin/true".utf8CString)
+            var digest: [UInt8] = [1, 2, 3]
+            let bytes = try path.withUnsafeMutableBufferPointer { pathPointer in
+                try digest.withUnsafeMutableBytes { digestBytes in
+                    var wire = ar_event()
+                    wire.seq = 9
+                    wire.exe_path = pathPointer.baseAddress
+                    wire.target_path = pathPointer.baseAddress
+                    wire.digest.digest_len = 3
+                    wire.digest.digest_val = digestBytes.baseAddress?.assumingMemoryBound(to: CChar.self)
+                    let encoded = try #require(Self.event.encode(&wire))
+                    wire.digest.digest_len = 65  // over AR_DIGEST_MAX (the pointer would be read past its 3 bytes, never reached)
+                    #expect(Self.event.encode(&wire) == nil)
+                    return encoded
+                }
+            }
+            #expect(bytes.count == 52 + 4 + 16 + 4 + 16 + 4 + 4)
+            let seq = bytes.withUnsafeBytes { Self.event.decode($0, as: ar_event.self) { UInt64($0.pointee.seq) } }
+            #expect(seq == 9)
+            // Too small a buffer: nil, not a partial encoding.
+            var small = [UInt8](repeating: 0, count: 16)
+            let written = small.withUnsafeMutableBytes { buffer in
+                path.withUnsafeMutableBufferPointer { pathPointer in
+                    var wire = ar_event()
+                    wire.exe_path = pathPointer.baseAddress
+                    wire.target_path = pathPointer.baseAddress
+                    return Self.event.encode(&wire, into: buffer)
+                }
+            }
+            #expect(written == nil)
+        }
+
+        @Test("void encodes to no bytes")
+        func voidEncodes() {
+            var nothing: Int32 = 0
+            #expect(XDRRoutine.void.encode(&nothing) == [])
+        }
+    }
+}
+
+extension ONCRPCTests.XDRRoutines {
+    @Test("xdr_wrapstring is bounded at RPC_MAXDATASIZE (9000 bytes), not unbounded")
+    func wrapStringBound() {
+        func encodes(_ count: Int) -> Bool {
+            var text = [CChar](repeating: 0x61, count: count) + [0]
+            return text.withUnsafeMutableBufferPointer { buffer in
+                var pointer: UnsafeMutablePointer<CChar>? = buffer.baseAddress
+                return XDRRoutine.wrapString.encode(&pointer).map { $0.count == 4 + (count + 3) / 4 * 4 } ?? false
+            }
+        }
+        #expect(encodes(0))
+        #expect(encodes(9000))
+        #expect(!encodes(9001))
+    }
+}
