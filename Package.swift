@@ -61,6 +61,7 @@ let package = Package(
             dependencies: [
                 "AuthRelay", "CAuthRelayLinux",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         // The scenarios behind `authrelay latency`: transports, batching, the auth path.

@@ -26,9 +26,9 @@ extension Agent {
             denied = stats.denied
             forcedByDeadline = stats.forcedByDeadline
             ownProcessAllowed = stats.ownProcessAllowed
-            latencyP50 = stats.latency.value(atQuantile: 0.5)
-            latencyP99 = stats.latency.value(atQuantile: 0.99)
-            latencyMax = stats.latency.maximum
+            latencyP50 = stats.latency.valueAtPercentile(50)
+            latencyP99 = stats.latency.valueAtPercentile(99)
+            latencyMax = stats.latency.maxRecorded
             self.problems = problems.all.filter { $0.total > 0 }.map(\.description)
             sourceFailed = problems.sourceStopped.total > 0
             self.sender = sender

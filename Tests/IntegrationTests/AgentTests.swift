@@ -268,24 +268,3 @@ struct AgentSyntheticTests {
         print(summary)
     }
 }
-
-/// The summary's latency figures: fixed buckets, at most 6.25% wide.
-@Suite("Agent latency histogram")
-struct AgentLatencyHistogramTests {
-    @Test("quantiles fall within a bucket's width of the exact values")
-    func quantiles() {
-        var histogram = LatencyHistogram()
-        let values = (1...10_000).map { UInt64($0) * 1_000 }  // 1 us ... 10 ms
-        for value in values { histogram.record(value) }
-        #expect(histogram.count == 10_000)
-        #expect(histogram.maximum == 10_000_000)
-        for (quantile, exact) in [(0.5, 5_000_000.0), (0.99, 9_900_000.0)] {
-            let measured = Double(histogram.value(atQuantile: quantile))
-            #expect(measured >= exact && measured <= exact * 1.0625, "q\(quantile): \(measured) vs \(exact)")
-        }
-        #expect(histogram.value(atQuantile: 1) == 10_000_000)
-        var small = LatencyHistogram()
-        small.record(7)
-        #expect(small.value(atQuantile: 0.5) == 7)
-    }
-}
