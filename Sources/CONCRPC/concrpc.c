@@ -88,3 +88,26 @@ struct pollfd *CONCRPC_svc_pollfd(void) {
 int CONCRPC_svc_max_pollfd(void) {
     return svc_max_pollfd;
 }
+
+int CONCRPC_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid) {
+    // struct ucred's layout (pid, uid, gid), declared here because glibc hides it without _GNU_SOURCE.
+    struct { pid_t pid; uid_t uid; gid_t gid; } credentials;
+    socklen_t length = sizeof(credentials);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+        return -1;
+    }
+    *pid = credentials.pid;
+    *uid = credentials.uid;
+    *gid = credentials.gid;
+    return 0;
+}
+
+bool_t CONCRPC_xdr_decode_prefix(CONCRPC_xdrproc routine, void *object, const void *buffer, unsigned int length,
+                                 unsigned int *used) {
+    XDR xdrs;
+    xdrmem_create(&xdrs, (char *)buffer, length, XDR_DECODE);
+    bool_t ok = routine(&xdrs, object);
+    *used = ok ? xdr_getpos(&xdrs) : 0;
+    xdr_destroy(&xdrs);
+    return ok;
+}

@@ -69,4 +69,15 @@ void CONCRPC_svc_destroy(SVCXPRT *transport);
 struct pollfd *CONCRPC_svc_pollfd(void);
 int CONCRPC_svc_max_pollfd(void);
 
+// struct ucred and SO_PEERCRED's result need _GNU_SOURCE, which Swift's Glibc
+// module is built without. Fills the peer's pid, uid and gid of an AF_LOCAL
+// socket as the kernel recorded them at connect(); returns 0, or -1 with errno.
+int CONCRPC_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid);
+
+// XDR_GETPOS is a macro. Decodes one value from the front of a buffer and
+// reports the bytes it used, so a record can be decoded piece by piece while
+// it arrives. Returns 0 when the bytes do not (yet) hold a whole value.
+bool_t CONCRPC_xdr_decode_prefix(CONCRPC_xdrproc routine, void *object, const void *buffer, unsigned int length,
+                                 unsigned int *used);
+
 #endif

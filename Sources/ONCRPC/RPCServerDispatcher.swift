@@ -1,0 +1,161 @@
+import CONCRPC
+
+/// Turns one call record into one reply: header checks, program/version/
+/// procedure lookup, argument decoding with the procedure's XDR routine, the
+/// handler, result encoding. Shared by streams and datagrams.
+final class RPCDispatcher {
+    private let procedures: [UInt32: [UInt32: [RPCProcedure?]]]  // program -> version -> by number
+    private let versions: [UInt32: ClosedRange<UInt32>]
+    private let argumentScratch: UnsafeMutableRawPointer
+    private let resultScratch: UnsafeMutableRawPointer
+    /// What the dispatcher counted (calls, undecodable arguments, unserved calls).
+    private(set) var counters = RPCServer.Statistics()
+
+    init(programs: [RPCProgram]) {
+        var procedures: [UInt32: [UInt32: [RPCProcedure?]]] = [:]
+        var versions: [UInt32: ClosedRange<UInt32>] = [:]
+        var largestArgument = 16
+        var largestResult = 16
+        for program in programs {
+            var byNumber = [RPCProcedure?](repeating: nil, count: Int(program.procedures.map(\.number).max() ?? 0) + 1)
+            for procedure in program.procedures {
+                byNumber[Int(procedure.number)] = procedure
+                largestArgument = max(largestArgument, procedure.argumentSize)
+                largestResult = max(largestResult, procedure.resultSize)
+            }
+            procedures[program.program, default: [:]][program.version] = byNumber
+            let range = versions[program.program].map { min($0.lowerBound, program.version)...max($0.upperBound, program.version) }
+            versions[program.program] = range ?? program.version...program.version
+        }
+        self.procedures = procedures
+        self.versions = versions
+        argumentScratch = .allocate(byteCount: largestArgument, alignment: 16)
+        resultScratch = .allocate(byteCount: largestResult, alignment: 16)
+    }
+
+    deinit {
+        argumentScratch.deallocate()
+        resultScratch.deallocate()
+    }
+
+    /// Appends the reply to `record` to `output` (with a record mark when
+    /// `framed`). Returns false when the record is not a call at all.
+    func handle(_ record: UnsafeRawBufferPointer, request: RPCRequest, framed: Bool, into output: ByteBuffer,
+                decodedAhead: StreamConnection.IncrementalArgument) -> Bool {
+        guard let call = RPCServerMessage.parseCall(record) else { return false }
+        counters.calls += 1
+        let start = output.count
+        if framed { output.appendWord(0) }  // the record mark, set below
+        defer {
+            if framed { output.setWord(0x8000_0000 | UInt32(output.count - start - 4), at: start) }
+        }
+        guard call.rpcVersion == 2 else {
+            counters.unservedCalls += 1
+            RPCServerMessage.rpcMismatch(xid: call.xid).forEach(output.appendWord)
+            return true
+        }
+        guard RPCServerMessage.acceptedFlavors.contains(call.credentialFlavor) else {
+            counters.unservedCalls += 1
+            RPCServerMessage.authError(xid: call.xid, RPCServerMessage.authRejectedCredentials).forEach(output.appendWord)
+            return true
+        }
+        guard let byVersion = procedures[call.program] else {
+            counters.unservedCalls += 1
+            RPCServerMessage.acceptedHeader(xid: call.xid, .programUnavailable).forEach(output.appendWord)
+            return true
+        }
+        guard let byNumber = byVersion[call.version] else {
+            counters.unservedCalls += 1
+            let range = versions[call.program]!
+            RPCServerMessage.acceptedHeader(xid: call.xid, .programMismatch).forEach(output.appendWord)
+            output.appendWord(range.lowerBound)
+            output.appendWord(range.upperBound)
+            return true
+        }
+        guard call.procedure < byNumber.count, let procedure = byNumber[Int(call.procedure)] else {
+            counters.unservedCalls += 1
+            RPCServerMessage.acceptedHeader(xid: call.xid, .procedureUnavailable).forEach(output.appendWord)
+            return true
+        }
+
+        resultScratch.initializeMemory(as: UInt8.self, repeating: 0, count: procedure.resultSize)
+        let arguments = UnsafeRawBufferPointer(rebasing: record[call.argumentsOffset...])
+        let argument: UnsafeMutableRawPointer
+        if case .decoding(let decoder, _) = decodedAhead, decoder.finish(arguments) {
+            argument = decoder.argument  // freed by the connection's endRecord()
+        } else {
+            argument = argumentScratch
+            argumentScratch.initializeMemory(as: UInt8.self, repeating: 0, count: procedure.argumentSize)
+            guard CONCRPC_xdr_decode(procedure.argument.routine, argumentScratch, arguments.baseAddress, UInt32(arguments.count)) != 0 else {
+                CONCRPC_xdr_free(procedure.argument.routine, argumentScratch)  // what a decode that failed halfway allocated
+                counters.undecodableArguments += 1
+                RPCServerMessage.acceptedHeader(xid: call.xid, .garbageArguments).forEach(output.appendWord)
+                return true
+            }
+        }
+        defer {
+            if argument == argumentScratch { CONCRPC_xdr_free(procedure.argument.routine, argumentScratch) }
+        }
+        var request = request
+        request.program = call.program
+        request.version = call.version
+        request.procedure = call.procedure
+        switch procedure.handler(request, argument, resultScratch) {
+        case .result:
+            let header = output.count
+            RPCServerMessage.acceptedHeader(xid: call.xid, .success).forEach(output.appendWord)
+            if !encodeResult(procedure.result, into: output) {
+                output.count = header
+                RPCServerMessage.acceptedHeader(xid: call.xid, .systemError).forEach(output.appendWord)
+            }
+        case .systemError:
+            RPCServerMessage.acceptedHeader(xid: call.xid, .systemError).forEach(output.appendWord)
+        case .garbageArguments:
+            RPCServerMessage.acceptedHeader(xid: call.xid, .garbageArguments).forEach(output.appendWord)
+        case .tooWeakAuthentication:
+            RPCServerMessage.authError(xid: call.xid, RPCServerMessage.authTooWeak).forEach(output.appendWord)
+        }
+        return true
+    }
+
+    /// Decodes the argument of a record still arriving, when its procedure has an
+    /// incremental decoder: the call header is read once it is all there.
+    func decodeAhead(_ received: UnsafeRawBufferPointer, of connection: StreamConnection) {
+        switch connection.incremental {
+        case .notUsed:
+            return
+        case .notStarted:
+            guard let call = RPCServerMessage.parseCall(received) else {
+                // Not all of the header yet, unless it is already longer than any header.
+                if received.count > 64 + 2 * RPCServerMessage.maxAuthBytes { connection.incremental = .notUsed }
+                return
+            }
+            guard call.rpcVersion == 2, RPCServerMessage.acceptedFlavors.contains(call.credentialFlavor),
+                  let byNumber = procedures[call.program]?[call.version], call.procedure < byNumber.count,
+                  let makeDecoder = byNumber[Int(call.procedure)]?.makeIncrementalDecoder else {
+                connection.incremental = .notUsed
+                return
+            }
+            connection.incremental = .decoding(makeDecoder(), argumentsOffset: call.argumentsOffset)
+            decodeAhead(received, of: connection)
+        case .decoding(let decoder, let offset):
+            if !decoder.decode(UnsafeRawBufferPointer(rebasing: received[offset...])) {
+                decoder.reset()
+                connection.incremental = .notUsed  // the full decode at the end answers GARBAGE_ARGS
+            }
+        }
+    }
+
+    /// Encodes the result after the header; sizes it first only when it does not fit 4 KiB.
+    private func encodeResult(_ routine: XDRRoutine, into output: ByteBuffer) -> Bool {
+        output.reserve(output.count + 4096)
+        var written = CONCRPC_xdr_encode(routine.routine, resultScratch, output.base! + output.count, UInt32(output.capacity - output.count))
+        if written < 0 {
+            output.reserve(output.count + Int(CONCRPC_xdr_sizeof(routine.routine, resultScratch)))
+            written = CONCRPC_xdr_encode(routine.routine, resultScratch, output.base! + output.count, UInt32(output.capacity - output.count))
+        }
+        guard written >= 0 else { return false }
+        output.count += written
+        return true
+    }
+}

@@ -1,0 +1,34 @@
+import Glibc
+
+/// Why an `RPCServer` could not start. Each description is one line an operator can act on.
+public enum RPCServerError: Error, Sendable, CustomStringConvertible {
+    /// Another process listens on this address (EADDRINUSE).
+    case addressInUse(RPCServer.Listener)
+    /// A live server already answers on this unix socket path.
+    case unixSocketInUse(path: String)
+    /// A socket call failed: the C function, errno and the listener.
+    case socket(function: String, errno: Int32, listener: RPCServer.Listener)
+    /// The bind address is not an IPv4 literal (or "localhost").
+    case invalidAddress(String)
+    /// rpcbind did not answer (not running, or its socket is not reachable).
+    case rpcbindUnavailable(RPCError)
+    /// rpcbind answered but refused the registration (another owner holds it).
+    case rpcbindRefused(program: UInt32, version: UInt32, transport: RPCTransport)
+
+    public var description: String {
+        switch self {
+        case .addressInUse(let listener):
+            "\(listener) is already in use by another process"
+        case .unixSocketInUse(let path):
+            "unix socket \(path) is in use by a running server"
+        case .socket(let function, let code, let listener):
+            "\(function) failed for \(listener): \(String(cString: strerror(code)))"
+        case .invalidAddress(let host):
+            "bind address \"\(host)\" is not an IPv4 address"
+        case .rpcbindUnavailable(let error):
+            "rpcbind is not reachable (\(error.status.cName), \(error.context)): start it with: rpcbind -w"
+        case .rpcbindRefused(let program, let version, let transport):
+            "rpcbind refused to register program \(program) version \(version) on \(transport): another owner holds it"
+        }
+    }
+}
