@@ -1,3 +1,4 @@
+import CONCRPC  // SOCK_STREAM, SOCK_DGRAM: Glibc alone does not export them in release builds
 import Glibc
 
 /// A resolved socket address, owned as bytes so it can be handed to libtirpc
