@@ -27,6 +27,9 @@ public struct CollectorConfiguration: Sendable {
     public var maxAgents = 65_536
     /// Write a checkpoint after this many events even between ticks (bounds the replay at start).
     public var checkpointEveryEvents: UInt64 = 262_144
+    /// Sleep this long in every report before answering: a slow collector on
+    /// purpose, for `authrelay latency authpath` and fault drills. Never in production.
+    public var injectedDelay: Duration?
 
     public init(sink: Sink, dataDirectory: String) {
         self.sink = sink

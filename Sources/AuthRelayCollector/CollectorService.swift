@@ -45,7 +45,7 @@ public final class CollectorService {
         } catch {
             throw .output(error)
         }
-        statistics.startedNanoseconds = Self.realtimeNanoseconds()
+        statistics.startedNanoseconds = Timestamps.realtime()
         try recover()
         (sink as? JSONLinesSink)?.onRotate = { [unowned self] in self.checkpoint() }
         checkpoint()
@@ -97,6 +97,7 @@ public final class CollectorService {
     // MARK: Handlers
 
     private func reportBatch(_ request: RPCRequest, _ batch: UnsafePointer<ar_event_batch>, _ ack: UnsafeMutablePointer<ar_batch_ack>) -> RPCReply {
+        injectDelay()
         let count = Int(batch.pointee.events.events_len)
         statistics.events += UInt64(count)
         guard isAuthorized(request) else {
@@ -142,7 +143,7 @@ public final class CollectorService {
             return .result
         }
         let context = ReportContext(agentID: header.agent_id, bootID: header.boot_id,
-                                    receivedNanoseconds: Self.realtimeNanoseconds(), peer: request.peer)
+                                    receivedNanoseconds: Timestamps.realtime(), peer: request.peer)
         do {
             try sink.write(events: UnsafeBufferPointer(start: events.map { $0 + duplicates }, count: count - duplicates),
                            losses: losses, context: context)
@@ -173,6 +174,7 @@ public final class CollectorService {
     }
 
     private func reportEvent(_ request: RPCRequest, _ event: UnsafePointer<ar_event>, _ ack: UnsafeMutablePointer<ar_ack>) -> RPCReply {
+        injectDelay()
         statistics.events += 1
         statistics.legacyEvents += 1
         ack.pointee.seq = event.pointee.seq
@@ -182,7 +184,7 @@ public final class CollectorService {
             return .result
         }
         // Version 1 has no agent or boot id: nothing to de-duplicate by; written as "legacy".
-        let context = ReportContext(agentID: nil, bootID: nil, receivedNanoseconds: Self.realtimeNanoseconds(), peer: request.peer)
+        let context = ReportContext(agentID: nil, bootID: nil, receivedNanoseconds: Timestamps.realtime(), peer: request.peer)
         do {
             try sink.writeLegacy(event, context: context)
         } catch {
@@ -267,9 +269,11 @@ public final class CollectorService {
         ])
     }
 
-    private static func realtimeNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    private func injectDelay() {
+        guard let delay = configuration.injectedDelay else { return }
+        let (seconds, attoseconds) = delay.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 }

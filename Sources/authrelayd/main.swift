@@ -64,6 +64,9 @@ struct AuthRelayDaemon: ParsableCommand {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(help: ArgumentHelp("Sleep this long in every report before answering (e.g. 20ms): a deliberately slow collector for benchmarks and drills.", valueName: "duration", visibility: .hidden))
+    var injectDelay: String?
+
     mutating func validate() throws {
         guard Self.number(program) != nil else { throw ValidationError("--program: not a number: \(program)") }
         guard parsedTransports != nil else { throw ValidationError("--transports: use tcp, udp and unix, comma separated") }
@@ -72,6 +75,9 @@ struct AuthRelayDaemon: ParsableCommand {
         guard FsyncPolicy(rawValue: fsync) != nil else { throw ValidationError("--fsync: always, batch or never") }
         guard Self.byteCount(rotateSize) != nil else { throw ValidationError("--rotate-size: a size such as 268435456, 256M or 1G") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: trace, debug, info, notice, warning, error or critical") }
+        if let injectDelay, Self.duration(injectDelay) == nil {
+            throw ValidationError("--inject-delay: a duration such as 500us, 20ms or 1s")
+        }
         guard maxConnections > 0, idleTimeout > 0, rotateKeep > 0 else {
             throw ValidationError("--max-connections, --idle-timeout and --rotate-keep must be positive")
         }
@@ -94,6 +100,7 @@ struct AuthRelayDaemon: ParsableCommand {
         collectorConfiguration.rotateBytes = Self.byteCount(rotateSize)!
         collectorConfiguration.keepFiles = rotateKeep
         collectorConfiguration.allowedUIDs = Set(allowUid)
+        collectorConfiguration.injectedDelay = injectDelay.flatMap(Self.duration)
 
         var serverConfiguration = RPCServer.Configuration(listeners: listeners)
         serverConfiguration.maxConnections = maxConnections
@@ -176,6 +183,16 @@ struct AuthRelayDaemon: ParsableCommand {
     static func number(_ text: String) -> UInt32? {
         let lower = text.lowercased()
         return lower.hasPrefix("0x") ? UInt32(lower.dropFirst(2), radix: 16) : UInt32(lower)
+    }
+
+    /// Reads "250us", "20ms", "1s" or "1500ns".
+    static func duration(_ text: String) -> Duration? {
+        let units: [(String, Int64)] = [("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)]
+        for (suffix, nanoseconds) in units where text.hasSuffix(suffix) {
+            guard let value = Double(text.dropLast(suffix.count)), value >= 0 else { return nil }
+            return .nanoseconds(Int64(value * Double(nanoseconds)))
+        }
+        return nil
     }
 
     static func byteCount(_ text: String) -> Int64? {
