@@ -64,7 +64,7 @@ struct AuthRelayDaemon: ParsableCommand {
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
-    @Option(help: ArgumentHelp("Sleep this long in every report before answering (e.g. 20ms): a deliberately slow collector for benchmarks and drills.", valueName: "duration", visibility: .hidden))
+    @Option(help: ArgumentHelp("Sleep this long in every report before answering (e.g. 20ms): a deliberately slow collector for benchmarks and drills.", valueName: "duration"))
     var injectDelay: String?
 
     mutating func validate() throws {

@@ -1,0 +1,68 @@
+import ONCRPC
+
+/// Which collector the runs start and with which flags: the one place to change
+/// when a collector's command line changes.
+public enum CollectorProgram: String, Sendable, CaseIterable {
+    /// AuthRelay's own collector.
+    case authrelayd
+    /// The plain C collector, serving version 1 and version 2 count-only (`-2`).
+    case legacyCollector = "legacy-collector"
+
+    /// What the runs start unless told otherwise: authrelayd when it is built next
+    /// to this program, else the plain C collector.
+    public static func standard(in executables: Executables) -> CollectorProgram {
+        executables.has(CollectorProgram.authrelayd.rawValue) ? .authrelayd : .legacyCollector
+    }
+
+    /// Whether the program can sleep per call itself (`--inject-delay`), for the slow condition.
+    var injectsDelay: Bool { self == .authrelayd }
+
+    /// The command line for a collector on loopback only, without rpcbind, that writes nothing.
+    func arguments(transports: [RPCTransport], unixSocket: String, dataDirectory: String, delay: Duration?) -> [String] {
+        switch self {
+        case .authrelayd:
+            let names = transports.map { $0 == .local ? "unix" : $0.rawValue }.joined(separator: ",")
+            var arguments = ["--transports", names, "--unix-socket", unixSocket, "--port", "0", "--no-rpcbind",
+                             "--sink", "null", "--data-dir", dataDirectory]
+            if let delay { arguments += ["--inject-delay", delay.shortDescription] }
+            return arguments
+        case .legacyCollector:
+            let names = transports.map { $0 == .local ? "unix" : $0.rawValue }.joined(separator: ",")
+            return ["-n", "-2", "-q", "-t", names, "-s", unixSocket]
+        }
+    }
+
+    /// Reads the addresses a collector prints when it listens, one per line:
+    /// `listening tcp 127.0.0.1:PORT`, `listening udp ...`, `listening unix PATH`
+    /// (legacy-collector's lines; authrelayd prints the same words).
+    static func listeningEndpoints(in output: String) -> [RPCTransport: RPCEndpoint] {
+        var endpoints: [RPCTransport: RPCEndpoint] = [:]
+        for line in output.split(separator: "\n") {
+            let allWords = line.split(separator: " ").map(String.init)
+            guard let marker = allWords.firstIndex(of: "listening") else { continue }
+            let words = Array(allWords[(marker + 1)...])
+            guard words.count >= 2 else { continue }
+            let netid = words[0].hasSuffix("6") ? String(words[0].dropLast()) : words[0]
+            let address = words[1].trimmingCharacters(in: [",", ";"])
+            guard let transport = RPCTransport(netid: netid), endpoints[transport] == nil else { continue }
+            switch transport {
+            case .local:
+                if address.hasPrefix("/") { endpoints[.local] = .unix(path: address) }
+            case .tcp, .udp:
+                if let endpoint = RPCEndpoint(parsing: "\(transport.rawValue)://\(address)") {
+                    endpoints[transport] = endpoint
+                }
+            }
+        }
+        return endpoints
+    }
+}
+
+extension String {
+    func trimmingCharacters(in characters: Set<Character>) -> String {
+        var text = Substring(self)
+        while let first = text.first, characters.contains(first) { text = text.dropFirst() }
+        while let last = text.last, characters.contains(last) { text = text.dropLast() }
+        return String(text)
+    }
+}

@@ -1,0 +1,126 @@
+import AuthRelay
+import Glibc
+import ONCRPC
+
+/// Runs one collector for a latency run: starts the program next to `authrelay`
+/// on temporary sockets (loopback, no rpcbind), waits until every transport
+/// answers an RPC ping, stops and resumes it (SIGSTOP/SIGCONT) and ends it by pid.
+/// Its sockets and output live in a temporary directory removed at the end.
+public final class CollectorSupervisor {
+    public let program: CollectorProgram
+    public let transports: [RPCTransport]
+    /// Sleep per call inside the collector (slow condition); needs `program.injectsDelay`.
+    public let delay: Duration?
+    private let executables: Executables
+    private let directory: TemporaryDirectory
+    private let dataDirectory: TemporaryDirectory
+    private var process: ChildProcess?
+    private var starts = 0
+    /// Where each transport listens, once started; kept after `stop()` (the absent condition uses it).
+    public private(set) var endpoints: [RPCTransport: RPCEndpoint] = [:]
+
+    public init(program: CollectorProgram, executables: Executables, transports: [RPCTransport], delay: Duration? = nil) throws(LatencyError) {
+        self.program = program
+        self.executables = executables
+        self.transports = transports
+        self.delay = delay
+        directory = try TemporaryDirectory(prefix: "authrelay-latency")
+        dataDirectory = try TemporaryDirectory(prefix: "authrelay-latency-data")
+    }
+
+    deinit { stop() }
+
+    public var pid: pid_t? { process?.pid }
+    public var temporaryDirectory: String { directory.path }
+
+    /// Starts the collector and waits (up to `timeout`) until every transport answers.
+    public func start(timeout: Duration = .seconds(10)) throws(LatencyError) {
+        stop()
+        starts += 1
+        let socketPath = directory.file("collector-\(starts).sock")
+        let arguments = program.arguments(transports: transports, unixSocket: socketPath,
+                                          dataDirectory: dataDirectory.path, delay: delay)
+        let child = try ChildProcess(executable: executables.path(program.rawValue), arguments: arguments,
+                                     outputIn: directory, tag: "\(program.rawValue)-\(starts)")
+        process = child
+        let deadline = Timestamps.monotonic() + UInt64(timeout.nanoseconds)
+        do throws(LatencyError) {
+            endpoints = try waitForListening(child, deadline: deadline)
+            for transport in transports {
+                try waitForAnswer(endpoints[transport]!, child, deadline: deadline)
+            }
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    /// The collector's address on `transport`, or an error saying it does not serve it.
+    public func endpoint(_ transport: RPCTransport) throws(LatencyError) -> RPCEndpoint {
+        guard let endpoint = endpoints[transport] else {
+            throw LatencyError("transport \(transport) is not available: the \(program.rawValue) started for this run does not listen on it")
+        }
+        return endpoint
+    }
+
+    /// SIGSTOP, and waits until the kernel shows the process stopped.
+    public func pause() {
+        guard let process, process.isRunning else { return }
+        process.signal(SIGSTOP)
+        for _ in 0..<500 where processState(process.pid) != "T" {
+            Time.sleep(nanoseconds: 1_000_000)
+        }
+    }
+
+    public func resume() {
+        process?.signal(SIGCONT)
+    }
+
+    /// Ends the collector by its pid (SIGCONT, SIGTERM, then SIGKILL).
+    public func stop() {
+        process?.stop()
+        process = nil
+    }
+
+    // MARK: Readiness
+
+    private func waitForListening(_ child: ChildProcess, deadline: UInt64) throws(LatencyError) -> [RPCTransport: RPCEndpoint] {
+        while true {
+            let output = child.stderr + child.stdout
+            let found = CollectorProgram.listeningEndpoints(in: output)
+            if transports.allSatisfy({ found[$0] != nil }) { return found }
+            if let status = child.status {
+                throw LatencyError("\(program.rawValue) exited with status \(status) before listening on \(transportNames)\n\(output)")
+            }
+            if Timestamps.monotonic() >= deadline {
+                let missing = transports.filter { found[$0] == nil }.map(\.rawValue).joined(separator: ", ")
+                throw LatencyError("\(program.rawValue) did not report listening on \(missing) in time (transport not available?)\n\(output)")
+            }
+            Time.sleep(nanoseconds: 10_000_000)
+        }
+    }
+
+    private func waitForAnswer(_ endpoint: RPCEndpoint, _ child: ChildProcess, deadline: UInt64) throws(LatencyError) {
+        let client = RPCClient(endpoint: endpoint, program: AuthRelayProtocol.program, version: 1,
+                               timeout: .milliseconds(500), connectTimeout: .milliseconds(500))
+        while true {
+            do {
+                try client.ping()
+                return
+            } catch {
+                if child.status != nil || Timestamps.monotonic() >= deadline {
+                    throw LatencyError("\(program.rawValue) does not answer on \(endpoint): \(error)\n\(child.stderr)")
+                }
+            }
+            Time.sleep(nanoseconds: 20_000_000)
+        }
+    }
+
+    private var transportNames: String { transports.map(\.rawValue).joined(separator: ", ") }
+}
+
+/// The state letter of /proc/PID/stat ("R", "S", "T" for stopped), nil when unreadable.
+func processState(_ pid: pid_t) -> Character? {
+    guard let stat = Files.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+    return stat[stat.index(after: close)...].first(where: { $0 != " " })
+}

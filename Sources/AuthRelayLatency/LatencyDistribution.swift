@@ -1,0 +1,74 @@
+import Histogram
+
+/// Measured latencies: an HdrHistogram of nanoseconds, 3 significant digits,
+/// from 1 ns to one hour, so percentiles come from the histogram, never from
+/// sorting samples. Rounds of the same scenario merge with `add`.
+public struct LatencyDistribution: Sendable {
+    /// One hour in nanoseconds: longer values are recorded as one hour.
+    static let highestNanoseconds: UInt64 = 3_600_000_000_000
+
+    public private(set) var histogram = Histogram<UInt64>(
+        lowestDiscernibleValue: 1, highestTrackableValue: highestNanoseconds, numberOfSignificantValueDigits: .three)
+
+    public init() {}
+
+    public var count: UInt64 { histogram.totalCount }
+
+    public mutating func record(nanoseconds: UInt64) {
+        histogram.record(min(nanoseconds, Self.highestNanoseconds))
+    }
+
+    public mutating func add(_ other: LatencyDistribution) {
+        histogram.add(other.histogram)
+    }
+
+    /// The value at `percentile` (0...100), in microseconds. 100 is the exact maximum.
+    public func microseconds(atPercentile percentile: Double) -> Double {
+        Double(histogram.valueAtPercentile(percentile)) / 1000
+    }
+
+    /// The usual summary: p50, p90, p99, p99.9 and max.
+    public var summary: PercentileSummary {
+        PercentileSummary(
+            p50: microseconds(atPercentile: 50), p90: microseconds(atPercentile: 90),
+            p99: microseconds(atPercentile: 99), p999: microseconds(atPercentile: 99.9),
+            max: Double(histogram.maxRecorded) / 1000)
+    }
+
+    /// How many recorded values are above `nanoseconds`.
+    public func count(above nanoseconds: UInt64) -> UInt64 {
+        guard count > 0, histogram.maxRecorded > nanoseconds else { return 0 }
+        return histogram.count(within: (nanoseconds + 1)...max(nanoseconds + 1, histogram.max))
+    }
+}
+
+/// The five numbers every table and JSON object shows, in microseconds.
+public struct PercentileSummary: Sendable, Equatable {
+    public var p50: Double
+    public var p90: Double
+    public var p99: Double
+    public var p999: Double
+    public var max: Double
+
+    public init(p50: Double, p90: Double, p99: Double, p999: Double, max: Double) {
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
+        self.p999 = p999
+        self.max = max
+    }
+
+    /// Per-percentile medians across rounds, and the largest max: how interleaved
+    /// rounds are summed up (the C client reports only a summary per round).
+    static func medianOfRounds(_ rounds: [PercentileSummary]) -> PercentileSummary {
+        var merged = PercentileSummary(
+            p50: median(rounds.map(\.p50)), p90: median(rounds.map(\.p90)), p99: median(rounds.map(\.p99)),
+            p999: median(rounds.map(\.p999)), max: rounds.map(\.max).max() ?? 0)
+        // Medians of different rounds can cross: keep the summary ordered.
+        merged.p90 = Swift.max(merged.p90, merged.p50)
+        merged.p99 = Swift.max(merged.p99, merged.p90)
+        merged.p999 = Swift.max(merged.p999, merged.p99)
+        merged.max = Swift.max(merged.max, merged.p999)
+        return merged
+    }
+}

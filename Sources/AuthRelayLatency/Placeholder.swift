@@ -1,1 +1,0 @@
-// The latency comparison scenarios; written next.

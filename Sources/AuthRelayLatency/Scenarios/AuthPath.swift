@@ -1,0 +1,161 @@
+import AuthRelay
+import ONCRPC
+
+/// The collector conditions the auth path is measured under.
+public enum CollectorCondition: String, Sendable, CaseIterable {
+    case healthy
+    /// Every call sleeps `--collector-delay` in (or in front of) the collector.
+    case slow
+    /// The collector is SIGSTOPped while the requests arrive: connections open, no answers.
+    case stopped
+    /// Nothing listens at the collector's address.
+    case absent
+}
+
+/// `authrelay latency authpath`: the decision latency of paced synthetic auth
+/// requests for three designs (no telemetry, AuthRelay's queued sender, a naive
+/// synchronous clnt_call inside the decision) under four collector conditions.
+public enum AuthPathBenchmark {
+    public struct Options: Sendable {
+        public var requests = 10_000
+        /// Requests per second, paced on a fixed schedule.
+        public var rate = 2_000.0
+        public var budget: Duration = .milliseconds(100)
+        public var collectorDelay: Duration = .milliseconds(20)
+        /// The naive design's per-call timeout (libtirpc's 25 s default would stall a run).
+        public var naiveTimeout: Duration = .seconds(1)
+        /// At most this many naive requests where each call can outlast the request interval (slow, stopped).
+        public var naiveLimit = 200
+        /// No scenario issues new requests after this long.
+        public var maxSeconds = 30.0
+        /// How long the queued sender may drain at the end of a scenario.
+        public var drainTimeout: Duration = .seconds(10)
+        public var transport: RPCTransport = .local
+        public var conditions = CollectorCondition.allCases
+        public var designs = AuthDesign.allCases
+        /// An existing collector instead of starting one (stopped and absent are then skipped).
+        public var collector: RPCEndpoint?
+        /// The collector to start; nil: `CollectorProgram.standard(in:)`.
+        public var program: CollectorProgram?
+        public var quick = false
+
+        public init() {}
+
+        public static var quick: Options {
+            var options = Options()
+            options.requests = 400
+            options.naiveLimit = 24
+            options.maxSeconds = 2.5
+            options.drainTimeout = .seconds(3)
+            options.quick = true
+            return options
+        }
+    }
+
+    public static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
+        var report = LatencyReport(subcommand: "authpath", quick: options.quick)
+        report.budgetMicroseconds = Double(options.budget.nanoseconds) / 1000
+        let setup = try CollectorSetup(options, executables: executables)
+        defer { setup.stop() }
+        let label = TransportsBenchmark.label(options.transport)
+
+        for condition in options.conditions {
+            guard let endpoint = try setup.prepare(condition) else {
+                report.notes.append("\(condition.rawValue): skipped, \(setup.skipReason(condition))")
+                continue
+            }
+            for design in options.designs {
+                progress.update("\(design.rawValue) / \(condition.rawValue)")
+                var result = try runOne(design, condition, endpoint, options, setup, progress)
+                result.transport = design == .noTelemetry ? "none" : label
+                report.results.append(result)
+            }
+            setup.finish(condition)
+        }
+        report.notes = setup.notes + report.notes
+        report.notes.append("\(options.requests) requests per scenario at \(fixed(options.rate, 0))/s over \(label); budget \(options.budget.shortDescription); over_budget counts decisions slower than it")
+        report.notes.append("naive: one version 1 REPORT_EVENT per decision with a \(options.naiveTimeout.shortDescription) timeout; in slow and stopped at most \(options.naiveLimit) requests, and no scenario starts requests after \(fixed(options.maxSeconds, 1)) s")
+        report.notes.append("stopped: the collector is SIGSTOPped while the requests arrive, then resumed before the queued sender's \(options.drainTimeout.shortDescription) drain; delivered = acknowledged by the collector, dropped = never acknowledged")
+        return report
+    }
+
+    private static func runOne(_ design: AuthDesign, _ condition: CollectorCondition, _ endpoint: RPCEndpoint,
+                               _ options: Options, _ setup: CollectorSetup, _ progress: Progress) throws(LatencyError) -> ScenarioResult {
+        let maker: DecisionMaker
+        switch design {
+        case .noTelemetry:
+            maker = PipelineDecisions(policy: SyntheticRequests.policy, budget: options.budget, sender: nil)
+        case .queued:
+            let pipeline = PipelineDecisions(policy: SyntheticRequests.policy, budget: options.budget,
+                                             sender: PipelineDecisions.sender(endpoint: endpoint))
+            if condition != .absent && !pipeline.warmUp(timeout: .seconds(5)) {
+                throw LatencyError("the queued sender could not deliver a first event to \(endpoint) (\(condition.rawValue) collector)")
+            }
+            maker = pipeline
+        case .naive:
+            let naive = NaiveDecisions(policy: SyntheticRequests.policy, endpoint: endpoint, timeout: options.naiveTimeout)
+            if condition != .absent && !naive.warmUp() {
+                throw LatencyError("the naive client could not report a first event to \(endpoint) (\(condition.rawValue) collector)")
+            }
+            maker = naive
+        }
+        let limit = design == .naive && (condition == .slow || condition == .stopped) ? min(options.naiveLimit, options.requests) : options.requests
+
+        if condition == .stopped { setup.pauseCollector() }
+        let budgetNanoseconds = UInt64(options.budget.nanoseconds)
+        let boundNanoseconds = UInt64(options.maxSeconds * 1e9)
+        let requests = SyntheticRequests()
+        var latency = LatencyDistribution()
+        var overBudget: UInt64 = 0
+        let arrivals = PacedArrivals(rate: options.rate)
+        for index in 0..<limit {
+            if Timestamps.monotonic() > arrivals.start + boundNanoseconds { break }
+            progress.update("\(design.rawValue) / \(condition.rawValue): request \(index + 1) of \(limit)")
+            let arrival = arrivals.wait(for: index)
+            let decision = maker.handle(requests.request(index, arrival: arrival))
+            latency.record(nanoseconds: decision)
+            if decision > budgetNanoseconds { overBudget += 1 }
+        }
+        let seconds = Double(Timestamps.monotonic() - min(arrivals.start, Timestamps.monotonic())) / 1e9
+        if condition == .stopped { setup.resumeCollector() }
+        let drain = condition == .absent ? min(options.drainTimeout, .milliseconds(500)) : options.drainTimeout
+        let (delivered, dropped) = maker.finish(drainTimeout: design == .queued ? drain : .zero)
+
+        var result = ScenarioResult(name: "\(design.rawValue)-\(condition.rawValue)", transport: "", rateUnit: "decisions/s",
+                                    latency: latency, seconds: seconds)
+        result.authPath = AuthPathOutcome(design: design.rawValue, condition: condition.rawValue, requested: UInt64(options.requests),
+                                          overBudget: overBudget, delivered: delivered, dropped: dropped)
+        if latency.count < UInt64(options.requests) {
+            let why = latency.count < UInt64(limit) ? "no new requests after \(fixed(options.maxSeconds, 1)) s" : "naive limit \(limit) in this condition"
+            result.notes.append("bounded: \(latency.count) of \(options.requests) requests (\(why))")
+        }
+        return result
+    }
+}
+
+/// The synthetic requests: a few dozen realistic opens, reused so nothing is
+/// built between a request's arrival and its decision.
+struct SyntheticRequests {
+    static let policy = Policy(rules: [
+        .path(prefix: "/srv/data/secret", verdict: .deny),
+        .path(prefix: "/srv/data", verdict: .allow),
+        .executable(prefix: "/usr/bin/nc", verdict: .deny),
+        .executable(prefix: "/usr/sbin/backup", verdict: .allow),
+    ], defaultVerdict: .allow)
+
+    private let templates: [AuthRequest] = (0..<64).map(template)
+
+    private static func template(_ index: Int) -> AuthRequest {
+        let executable = index % 9 == 0 ? "/usr/sbin/backup" : "/usr/bin/cat"
+        let target = index % 8 == 0 ? "/srv/data/secret/key-\(index)" : "/srv/data/reports/file-\(index).csv"
+        let kind: Event.Kind = index % 5 == 0 ? .exec : .open
+        return AuthRequest(kind: kind, pid: Int32(2000 + index % 17), ppid: 1, uid: 1000, gid: 1000,
+                           executablePath: executable, targetPath: target, arrivalNanoseconds: 0)
+    }
+
+    func request(_ index: Int, arrival: UInt64) -> AuthRequest {
+        var request = templates[index % templates.count]
+        request.arrivalNanoseconds = arrival
+        return request
+    }
+}

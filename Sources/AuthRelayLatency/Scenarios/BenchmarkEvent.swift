@@ -1,0 +1,25 @@
+import AuthRelay
+import Glibc
+
+/// The event every scenario sends: the same fields legacy-reporter fills in
+/// (exe /usr/bin/cat, target /tmp/legacy/file-N, a 32-byte digest), so the Swift
+/// and C clients put the same bytes on the wire.
+enum BenchmarkEvent {
+    static let executablePath = "/usr/bin/cat"
+    static let digestBytes = 32
+    private static let identity = (pid: getpid(), ppid: getppid(), uid: getuid(), gid: getgid())
+
+    /// Event number `index` (0-based) with sequence `sequence`.
+    static func make(index: UInt64, sequence: UInt64) -> Event {
+        Event(
+            sequence: sequence, timestampNanoseconds: Timestamps.realtime(),
+            kind: index % 2 == 0 ? .open : .exec, verdict: index % 7 == 6 ? .deny : .allow,
+            decisionNanoseconds: 1000 + index, pid: identity.pid, ppid: identity.ppid,
+            uid: identity.uid, gid: identity.gid, executablePath: executablePath,
+            targetPath: "/tmp/legacy/file-\(index)",
+            digest: (0..<UInt64(digestBytes)).map { UInt8(truncatingIfNeeded: index &+ $0) })
+    }
+
+    /// XDR bytes of a typical event (index 1000): the raw floor's payload size.
+    static var encodedSize: Int { make(index: 1000, sequence: 1).encodedSize }
+}

@@ -1,0 +1,68 @@
+import ONCRPC
+
+/// The plain C client, `legacy-reporter -L`: one process per round, its own
+/// timing of each clnt_call, read from the one summary line it prints.
+final class LegacyReporter {
+    let executables: Executables
+    let directory: TemporaryDirectory
+    let endpoint: RPCEndpoint
+    var timeoutMilliseconds = 5000
+    private var runs = 0
+
+    static let name = "legacy-reporter"
+
+    init(executables: Executables, directory: TemporaryDirectory, endpoint: RPCEndpoint) {
+        self.executables = executables
+        self.directory = directory
+        self.endpoint = endpoint
+    }
+
+    /// The flags that point legacy-reporter at `endpoint` (direct addresses, or rpcbind).
+    static func addressArguments(_ endpoint: RPCEndpoint) -> [String] {
+        switch endpoint {
+        case .tcp(let host, let port): ["-h", host, "-t", "tcp", "-P", "\(port)"]
+        case .udp(let host, let port): ["-h", host, "-t", "udp", "-P", "\(port)"]
+        case .unix(let path): ["-s", path]
+        case .rpcbind(let host, let transport): ["-h", host, "-t", transport == .local ? "unix" : transport.rawValue]
+        }
+    }
+
+    /// Runs `calls` version 1 calls (or `batch`-event version 2 calls) and reads its summary.
+    func round(calls: Int, batch: Int? = nil) throws(LatencyError) -> RoundOutcome {
+        runs += 1
+        var arguments = Self.addressArguments(endpoint) + ["-L", "-T", "\(timeoutMilliseconds)"]
+        if let batch {
+            arguments += ["-B", "\(batch)", "-n", "\(calls * batch)"]
+        } else {
+            arguments += ["-n", "\(calls)"]
+        }
+        let child = try ChildProcess(executable: executables.path(Self.name), arguments: arguments,
+                                     outputIn: directory, tag: "reporter-\(runs)")
+        guard let status = child.wait(timeout: .seconds(120)) else {
+            child.stop()
+            throw LatencyError("\(Self.name) did not finish \(calls) calls within 120 s on \(endpoint)")
+        }
+        let fields = Self.summaryFields(child.stdout)
+        guard status == 0, let count = fields["calls"].flatMap(UInt64.init), let events = fields["events"].flatMap(UInt64.init),
+              let seconds = fields["seconds"].flatMap(Double.init),
+              let p50 = fields["p50_us"].flatMap(Double.init), let p90 = fields["p90_us"].flatMap(Double.init),
+              let p99 = fields["p99_us"].flatMap(Double.init), let p999 = fields["p999_us"].flatMap(Double.init),
+              let max = fields["max_us"].flatMap(Double.init)
+        else {
+            throw LatencyError("\(Self.name) \(arguments.joined(separator: " ")) failed (status \(status)):\n\(child.stdout)\(child.stderr)")
+        }
+        return RoundOutcome(latency: nil, summary: PercentileSummary(p50: p50, p90: p90, p99: p99, p999: p999, max: max),
+                            calls: count, events: events, seconds: seconds)
+    }
+
+    /// "legacy-reporter: calls=C events=E ..." as a dictionary.
+    static func summaryFields(_ output: String) -> [String: String] {
+        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("\(name):") }) else { return [:] }
+        var fields: [String: String] = [:]
+        for word in line.split(separator: " ") {
+            let parts = word.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+        }
+        return fields
+    }
+}

@@ -1,0 +1,213 @@
+import ArgumentParser
+import AuthRelayLatency
+import ONCRPC
+
+/// `authrelay latency`: flags only; the scenarios live in AuthRelayLatency.
+struct LatencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency",
+        abstract: "Measure what ONC RPC costs against other IPC, and whether it reaches the auth decision.",
+        subcommands: [LatencyTransportsCommand.self, LatencyBatchingCommand.self, LatencyAuthPathCommand.self])
+}
+
+/// Flags every latency subcommand takes.
+struct LatencyCommonOptions: ParsableArguments {
+    @Flag(help: "Run every scenario in a few seconds (what CI runs).")
+    var quick = false
+
+    @Option(help: ArgumentHelp("Write the results as JSON, one object per scenario.", valueName: "file"))
+    var json: String?
+
+    @Option(help: ArgumentHelp("Write one HdrHistogram .hgrm percentile file per scenario into this directory.", valueName: "dir"))
+    var hgrm: String?
+
+    @Option(help: ArgumentHelp("Write an SVG chart of the latency distributions (log scale).", valueName: "file"))
+    var svg: String?
+
+    @Option(help: ArgumentHelp("Use this collector instead of starting one: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID (repeatable).", valueName: "endpoint"))
+    var collector: [String] = []
+
+    @Option(help: "The collector program to start next to this binary: authrelayd (the default when built) or legacy-collector.")
+    var collectorProgram: CollectorProgram?
+
+    @Flag(help: "No progress lines on stderr.")
+    var noProgress = false
+
+    func endpoints() throws -> [RPCEndpoint] {
+        try collector.map { text in
+            guard let endpoint = RPCEndpoint(parsing: text) else { throw ValidationError("cannot read collector address '\(text)'") }
+            return endpoint
+        }
+    }
+
+    func executables() throws -> Executables {
+        do {
+            return try Executables.besideRunningProgram()
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func progress(_ label: String) -> Progress {
+        Progress(label: "authrelay latency \(label)", enabled: !noProgress)
+    }
+
+    /// Prints the table, writes the files asked for, fails when a check failed.
+    func emit(_ report: LatencyReport) throws {
+        print(TableWriter.render(report), terminator: "")
+        for line in try OutputFiles.write(report, json: json, hgrmDirectory: hgrm, svg: svg) { print(line) }
+        if !report.errors.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct LatencyTransportsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transports",
+        abstract: "One-event calls over ONC RPC tcp, udp and unix beside a raw socket ping-pong and the plain C client, interleaved.")
+
+    @OptionGroup var common: LatencyCommonOptions
+
+    @Option(help: "Calls per scenario (default 100000; --quick 2000).")
+    var count: Int?
+
+    @Option(help: "Interleaved rounds (default 10; --quick 4).")
+    var rounds: Int?
+
+    @Option(help: "Transports to measure, comma-separated: tcp, udp, unix.")
+    var transports = "tcp,udp,unix"
+
+    func run() throws {
+        var options: TransportsBenchmark.Options = common.quick ? .quick : .init()
+        if let count { options.count = count }
+        if let rounds { options.rounds = rounds }
+        options.transports = try parseTransports(transports)
+        options.collectors = try common.endpoints()
+        options.program = common.collectorProgram
+        guard options.count > 0, options.rounds > 0 else { throw ValidationError("--count and --rounds must be positive") }
+        try common.emit(try TransportsBenchmark.run(options, executables: common.executables(), progress: common.progress("transports")))
+    }
+}
+
+struct LatencyBatchingCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "batching",
+        abstract: "Events/s and per-call latency against batch size, and classic one-way batched calls, checked against the collector's count.")
+
+    @OptionGroup var common: LatencyCommonOptions
+
+    @Option(help: "Events per scenario (default 200000; --quick 8192).")
+    var events: Int?
+
+    @Option(help: "Batch sizes, comma-separated (1...512).")
+    var batchSizes = "1,8,64,512"
+
+    @Option(help: "Interleaved rounds (default 5; --quick 2).")
+    var rounds: Int?
+
+    @Option(help: "Transports, comma-separated: tcp, unix.")
+    var transports = "tcp,unix"
+
+    @Option(help: "One-way calls between two flushes.")
+    var flushEvery = 512
+
+    func run() throws {
+        var options: BatchingBenchmark.Options = common.quick ? .quick : .init()
+        if let events { options.events = events }
+        if let rounds { options.rounds = rounds }
+        options.batchSizes = try batchSizes.split(separator: ",").map { text in
+            guard let size = Int(text) else { throw ValidationError("cannot read batch size '\(text)'") }
+            return size
+        }
+        options.transports = try parseTransports(transports)
+        options.flushEvery = flushEvery
+        options.collectors = try common.endpoints()
+        options.program = common.collectorProgram
+        guard options.events > 0, options.rounds > 0 else { throw ValidationError("--events and --rounds must be positive") }
+        try common.emit(try BatchingBenchmark.run(options, executables: common.executables(), progress: common.progress("batching")))
+    }
+}
+
+struct LatencyAuthPathCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "authpath",
+        abstract: "Auth decision latency without telemetry, with AuthRelay's queued sender, and with a clnt_call inside the decision, under a healthy, slow, stopped and absent collector.")
+
+    @OptionGroup var common: LatencyCommonOptions
+
+    @Option(help: "Requests per scenario (default 10000; --quick 400).")
+    var requests: Int?
+
+    @Option(help: "Requests per second, paced.")
+    var rate = 2000.0
+
+    @Option(help: "Decision budget; slower decisions are counted as over budget.")
+    var budget: Duration = .milliseconds(100)
+
+    @Option(help: "Per-call delay of the slow collector.")
+    var collectorDelay: Duration = .milliseconds(20)
+
+    @Option(help: "The naive design's per-call timeout.")
+    var naiveTimeout: Duration = .seconds(1)
+
+    @Option(help: "At most this many naive requests in the slow and stopped conditions (default 200; --quick 24).")
+    var naiveLimit: Int?
+
+    @Option(help: "No scenario starts requests after this many seconds (default 30; --quick 2.5).")
+    var maxSeconds: Double?
+
+    @Option(help: "The transport to the collector: unix, tcp or udp.")
+    var transport = "unix"
+
+    @Option(help: "Conditions, comma-separated: healthy, slow, stopped, absent.")
+    var conditions = "healthy,slow,stopped,absent"
+
+    @Option(help: "Where requests come from: synthetic.")
+    var source = "synthetic"
+
+    func run() throws {
+        var options: AuthPathBenchmark.Options = common.quick ? .quick : .init()
+        if let requests { options.requests = requests }
+        if let naiveLimit { options.naiveLimit = naiveLimit }
+        if let maxSeconds { options.maxSeconds = maxSeconds }
+        options.rate = rate
+        options.budget = budget
+        options.collectorDelay = collectorDelay
+        options.naiveTimeout = naiveTimeout
+        guard let parsed = try parseTransports(transport).first else { throw ValidationError("--transport needs a value") }
+        options.transport = parsed
+        options.conditions = try conditions.split(separator: ",").map { text in
+            guard let condition = CollectorCondition(rawValue: String(text)) else {
+                throw ValidationError("unknown condition '\(text)' (healthy, slow, stopped, absent)")
+            }
+            return condition
+        }
+        let endpoints = try common.endpoints()
+        guard endpoints.count <= 1 else { throw ValidationError("authpath takes one --collector") }
+        options.collector = endpoints.first
+        if let collector = options.collector { options.transport = collector.transport }
+        options.program = common.collectorProgram
+        guard source == "synthetic" else { throw ValidationError("--source \(source) is not available; only synthetic") }
+        guard options.requests > 0, options.rate > 0 else { throw ValidationError("--requests and --rate must be positive") }
+        try common.emit(try AuthPathBenchmark.run(options, executables: common.executables(), progress: common.progress("authpath")))
+    }
+}
+
+/// "tcp,udp,unix" as transports.
+func parseTransports(_ text: String) throws -> [RPCTransport] {
+    try text.split(separator: ",").map { name in
+        guard let transport = RPCTransport(netid: String(name)) else {
+            throw ValidationError("unknown transport '\(name)' (tcp, udp, unix)")
+        }
+        return transport
+    }
+}
+
+extension CollectorProgram: ExpressibleByArgument {}
+
+extension Duration: @retroactive ExpressibleByArgument {
+    public init?(argument: String) {
+        self.init(parsing: argument)
+    }
+
+    public var defaultValueDescription: String { shortDescription }
+}
