@@ -79,7 +79,7 @@ public final class EventSender: Sendable {
 
     public let configuration: Configuration
     private let core: SenderCore
-    private let thread = Mutex<SenderThread?>(nil)
+    private let thread = Mutex<NamedThread?>(nil)
 
     /// Starts the sender thread. It connects lazily and keeps trying while the
     /// collector is absent; `submit` is unaffected either way.
@@ -89,7 +89,7 @@ public final class EventSender: Sendable {
         self.configuration = configuration
         core = SenderCore(configuration: configuration)
         let loop = SenderLoop(core: core, logger: logger)
-        thread.withLock { $0 = SenderThread(name: configuration.threadName) { loop.run() } }
+        thread.withLock { $0 = NamedThread(name: configuration.threadName) { loop.run() } }
     }
 
     deinit {

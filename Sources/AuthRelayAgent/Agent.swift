@@ -51,7 +51,7 @@ public final class Agent: Sendable {
         let source = self.source
         let pipeline = self.pipeline
         let stop = self.stop
-        let answering = AgentThread(name: "authrelay-auth") {
+        let answering = NamedThread(name: "authrelay-auth") {
             source.run(pipeline: pipeline, stats: stats, stop: stop)
         }
         logger.info("agent started", metadata: ["source": "\(source.name)"])

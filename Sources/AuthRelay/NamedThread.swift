@@ -1,10 +1,10 @@
 import CAuthRelayLinux
 import Glibc
 
-/// A dedicated, named OS thread for the answering loop. It must not be a Swift
-/// concurrency task: it blocks in poll() on the fanotify descriptor, and a pool
-/// thread blocked there would starve every other task.
-struct AgentThread {
+/// A dedicated, named OS thread, for work that blocks: the sender in RPC calls,
+/// the agent's answering loop in poll() on the fanotify descriptor. A Swift
+/// concurrency pool thread blocked there would starve every other task.
+public struct NamedThread: Sendable {
     private let thread: pthread_t
 
     private final class Start {
@@ -17,7 +17,7 @@ struct AgentThread {
     }
 
     /// Starts `body` on a new thread named `name` (Linux keeps 15 bytes of it).
-    init(name: String, _ body: @escaping @Sendable () -> Void) {
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
         let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { argument in
@@ -31,7 +31,7 @@ struct AgentThread {
     }
 
     /// Waits for the thread to return; what it wrote is visible afterwards.
-    func join() {
+    public func join() {
         pthread_join(thread, nil)
     }
 }
