@@ -1,3 +1,4 @@
+import AuthRelay
 import ONCRPC
 
 /// Which collector the runs start and with which flags: the one place to change
@@ -17,18 +18,36 @@ public enum CollectorProgram: String, Sendable, CaseIterable {
     /// Whether the program can sleep per call itself (`--inject-delay`), for the slow condition.
     var injectsDelay: Bool { self == .authrelayd }
 
-    /// The command line for a collector on loopback only, without rpcbind, that writes nothing.
-    func arguments(transports: [RPCTransport], unixSocket: String, dataDirectory: String, delay: Duration?) -> [String] {
+    /// What a started collector serves and where it writes.
+    public struct Settings: Sendable {
+        /// The program number served.
+        public var program: UInt32 = AuthRelayProtocol.program
+        /// Where events go; nil: nowhere (authrelayd's null sink, legacy-collector -q).
+        public var output: String?
+        /// Register with rpcbind (else the runs read the addresses from the collector's log).
+        public var registerWithRPCBind = false
+        /// Sleep per call inside the collector (slow condition); needs `injectsDelay`.
+        public var delay: Duration?
+
+        public init() {}
+    }
+
+    /// The command line for a collector on loopback only.
+    func arguments(transports: [RPCTransport], unixSocket: String, dataDirectory: String, settings: Settings) -> [String] {
+        let names = transports.map { $0 == .local ? "unix" : $0.rawValue }.joined(separator: ",")
         switch self {
         case .authrelayd:
-            let names = transports.map { $0 == .local ? "unix" : $0.rawValue }.joined(separator: ",")
-            var arguments = ["--transports", names, "--unix-socket", unixSocket, "--port", "0", "--no-rpcbind",
-                             "--sink", "null", "--data-dir", dataDirectory]
-            if let delay { arguments += ["--inject-delay", delay.shortDescription] }
+            var arguments = ["--transports", names, "--unix-socket", unixSocket, "--port", "0",
+                             "--data-dir", dataDirectory, "--program", String(settings.program)]
+            arguments += settings.output.map { ["--sink", "jsonl", "--output", $0, "--fsync", "never"] } ?? ["--sink", "null"]
+            if !settings.registerWithRPCBind { arguments.append("--no-rpcbind") }
+            if let delay = settings.delay { arguments += ["--inject-delay", delay.shortDescription] }
             return arguments
         case .legacyCollector:
-            let names = transports.map { $0 == .local ? "unix" : $0.rawValue }.joined(separator: ",")
-            return ["-n", "-2", "-q", "-t", names, "-s", unixSocket]
+            var arguments = ["-2", "-t", names, "-s", unixSocket, "-p", String(settings.program)]
+            arguments += settings.output.map { ["-o", $0] } ?? ["-q"]
+            if !settings.registerWithRPCBind { arguments.append("-n") }
+            return arguments
         }
     }
 

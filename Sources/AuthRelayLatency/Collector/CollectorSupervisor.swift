@@ -9,8 +9,7 @@ import ONCRPC
 public final class CollectorSupervisor {
     public let program: CollectorProgram
     public let transports: [RPCTransport]
-    /// Sleep per call inside the collector (slow condition); needs `program.injectsDelay`.
-    public let delay: Duration?
+    public let settings: CollectorProgram.Settings
     private let executables: Executables
     private let directory: TemporaryDirectory
     private let dataDirectory: TemporaryDirectory
@@ -19,11 +18,15 @@ public final class CollectorSupervisor {
     /// Where each transport listens, once started; kept after `stop()` (the absent condition uses it).
     public private(set) var endpoints: [RPCTransport: RPCEndpoint] = [:]
 
-    public init(program: CollectorProgram, executables: Executables, transports: [RPCTransport], delay: Duration? = nil) throws(LatencyError) {
+    public init(
+        program: CollectorProgram, executables: Executables, transports: [RPCTransport],
+        settings: CollectorProgram.Settings = .init()
+    ) throws(LatencyError) {
+        precondition(settings.delay == nil || program.injectsDelay, "\(program.rawValue) cannot inject a delay")
         self.program = program
         self.executables = executables
         self.transports = transports
-        self.delay = delay
+        self.settings = settings
         directory = try TemporaryDirectory(prefix: "authrelay-latency")
         dataDirectory = try TemporaryDirectory(prefix: "authrelay-latency-data")
     }
@@ -39,7 +42,7 @@ public final class CollectorSupervisor {
         starts += 1
         let socketPath = directory.file("collector-\(starts).sock")
         let arguments = program.arguments(transports: transports, unixSocket: socketPath,
-                                          dataDirectory: dataDirectory.path, delay: delay)
+                                          dataDirectory: dataDirectory.path, settings: settings)
         let child = try ChildProcess(executable: executables.path(program.rawValue), arguments: arguments,
                                      outputIn: directory, tag: "\(program.rawValue)-\(starts)")
         process = child
@@ -101,7 +104,7 @@ public final class CollectorSupervisor {
     }
 
     private func waitForAnswer(_ endpoint: RPCEndpoint, _ child: ChildProcess, deadline: UInt64) throws(LatencyError) {
-        let client = RPCClient(endpoint: endpoint, program: AuthRelayProtocol.program, version: 1,
+        let client = RPCClient(endpoint: endpoint, program: settings.program, version: 1,
                                timeout: .milliseconds(500), connectTimeout: .milliseconds(500))
         while true {
             do {

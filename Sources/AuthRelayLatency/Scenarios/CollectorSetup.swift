@@ -50,8 +50,10 @@ final class CollectorSetup {
             return endpoint
         case .slow:
             guard main != nil, program.injectsDelay else { return nil }
+            var settings = CollectorProgram.Settings()
+            settings.delay = options.collectorDelay
             let slow = try CollectorSupervisor(program: program, executables: executables,
-                                               transports: [options.transport], delay: options.collectorDelay)
+                                               transports: [options.transport], settings: settings)
             try slow.start()
             slowCollector = slow
             notes.append("slow: \(program.rawValue) --inject-delay \(options.collectorDelay.shortDescription)")
