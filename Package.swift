@@ -73,6 +73,14 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // `authrelay demo`: collector, agent, accesses and a collector outage, on this machine.
+        .target(
+            name: "AuthRelayDemo",
+            dependencies: [
+                "AuthRelay", "AuthRelayAgent", "AuthRelayLatency", "ONCRPC",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "authrelayd",
             dependencies: [
@@ -84,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "authrelay",
             dependencies: [
-                "AuthRelay", "AuthRelayCollector", "AuthRelayAgent", "AuthRelayLatency", "ONCRPC",
+                "AuthRelay", "AuthRelayCollector", "AuthRelayAgent", "AuthRelayLatency", "AuthRelayDemo", "ONCRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

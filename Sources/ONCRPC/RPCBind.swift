@@ -21,8 +21,8 @@ public enum RPCBind {
         ["localhost", "127.0.0.1", "::1", ""].contains(host)
     }
 
-    /// The AF_LOCAL socket of this machine's rpcbind, when it has one.
-    static var localSocketPath: String? {
+    /// The AF_LOCAL socket of this machine's rpcbind; nil when rpcbind is not running.
+    public static var localSocketPath: String? {
         localSocketPaths.first { access($0, F_OK) == 0 }
     }
 

@@ -8,6 +8,7 @@ struct AuthRelayCommand: ParsableCommand {
         subcommands: [
             SendCommand.self,
             StatsCommand.self,
+            DemoCommand.self,
             AgentCommand.self,
             LatencyCommand.self,
         ]
