@@ -330,6 +330,9 @@ public final class RPCServer {
     private func registerWithRPCBind(_ programs: [RPCProgram]) throws(RPCServerError) {
         for listener in listeners {
             for program in programs {
+                if let other = liveOtherServer(program.program, program.version, listener) {
+                    throw .alreadyServed(program: program.program, version: program.version, transport: listener.transport, by: other)
+                }
                 let accepted: Bool
                 do {
                     // A registration left by a killed predecessor would make SET fail: replace it.
@@ -345,6 +348,30 @@ public final class RPCServer {
                 registeredWithRPCBind.append((program.program, program.version, listener.transport))
             }
             logger.debug("registered with rpcbind", metadata: ["listener": "\(listener)", "address": "\(listener.universalAddress)"])
+        }
+    }
+
+    /// The server rpcbind names for this registration, when it is not this one and
+    /// answers a ping: taking its registration over would hide it from its clients.
+    private func liveOtherServer(_ program: UInt32, _ version: UInt32, _ listener: Listener) -> RPCEndpoint? {
+        guard let registered = try? RPCBind.lookup(host: "localhost", program: program, version: version,
+                                                   transport: listener.transport, timeout: .seconds(1)),
+              !Self.isAddress(registered, of: listener)
+        else { return nil }
+        let client = RPCClient(endpoint: registered, program: program, version: version,
+                               timeout: .milliseconds(500), connectTimeout: .milliseconds(500))
+        return (try? client.ping()) != nil ? registered : nil
+    }
+
+    /// Whether rpcbind's address for a registration is this listener's (same port or path).
+    private static func isAddress(_ endpoint: RPCEndpoint, of listener: Listener) -> Bool {
+        guard let own = RPCBind.endpoint(universalAddress: listener.universalAddress, transport: listener.transport,
+                                         host: "localhost")
+        else { return false }
+        switch (endpoint, own) {
+        case (.tcp(_, let a), .tcp(_, let b)), (.udp(_, let a), .udp(_, let b)): return a == b
+        case (.unix(let a), .unix(let b)): return a == b
+        default: return false
         }
     }
 

@@ -14,6 +14,8 @@ public enum RPCServerError: Error, Sendable, CustomStringConvertible {
     case rpcbindUnavailable(RPCError)
     /// rpcbind answered but refused the registration (another owner holds it).
     case rpcbindRefused(program: UInt32, version: UInt32, transport: RPCTransport)
+    /// rpcbind names another server for this registration, and that server answers.
+    case alreadyServed(program: UInt32, version: UInt32, transport: RPCTransport, by: RPCEndpoint)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum RPCServerError: Error, Sendable, CustomStringConvertible {
             "rpcbind is not reachable (\(error.status.cName), \(error.context)): start it with: rpcbind -w"
         case .rpcbindRefused(let program, let version, let transport):
             "rpcbind refused to register program \(program) version \(version) on \(transport): another owner holds it"
+        case .alreadyServed(let program, let version, let transport, let endpoint):
+            "program \(program) version \(version) on \(transport) is already served by a running server at \(endpoint) (see rpcinfo): stop it, or serve another --program"
         }
     }
 }
