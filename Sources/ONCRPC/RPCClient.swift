@@ -111,7 +111,8 @@ public final class RPCClient {
         let status = withUnsafeMutablePointer(to: &argument) { argumentPointer in
             CONCRPC_clnt_call(handle, rpcproc_t(procedure), encode.routine, argumentPointer, nil, nil, timeval(tv_sec: 0, tv_usec: 0))
         }
-        // A buffered one-way call reports RPC_TIMEDOUT by design of clnt_vc; it is not a failure.
+        // clnt_vc answers a buffered one-way call RPC_SUCCESS; RPC_TIMEDOUT, the zero-timeout
+        // status of a call it did send, is not a failure here either.
         if status != RPC_SUCCESS && status != RPC_TIMEDOUT {
             try check(status, procedure: procedure)
         }
