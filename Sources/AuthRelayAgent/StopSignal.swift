@@ -1,24 +1,21 @@
+import AuthRelay
 import CAuthRelayLinux
 import Glibc
 import Synchronization
 
-/// The agent's wake-up descriptor: an eventfd that, once signalled, stays
-/// readable, so every thread polling it (the answering loop, the supervisor)
-/// sees the stop. Signalling is one write(2), safe from a signal handler.
+/// The agent's stop: a wake-up eventfd that, once signalled, stays readable,
+/// so every thread polling it (the answering loop, the supervisor) sees it.
 public final class StopSignal: Sendable {
+    private let wake = WakeSignal()
+
+    public init() {}
+
     /// Poll it for POLLIN alongside the source's own descriptor.
-    public let descriptor: Int32
-
-    public init() {
-        descriptor = CAuthRelayLinux_eventfd()
-        precondition(descriptor >= 0, "eventfd failed: \(String(cString: strerror(errno)))")
-    }
-
-    deinit { close(descriptor) }
+    public var descriptor: Int32 { wake.descriptor }
 
     /// Asks everything that polls the descriptor to stop. Never cleared.
     public func signal() {
-        _ = CAuthRelayLinux_eventfd_signal(descriptor)
+        wake.signal()
     }
 
     public var isSignalled: Bool { wait(timeout: .zero) }
@@ -26,10 +23,7 @@ public final class StopSignal: Sendable {
     /// Sleeps until signalled or `timeout` passes; true when signalled.
     @discardableResult
     public func wait(timeout: Duration) -> Bool {
-        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        let (seconds, attoseconds) = timeout.components
-        let milliseconds = max(0, seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
-        return poll(&poller, 1, Int32(clamping: milliseconds)) > 0
+        wake.wait(timeout: timeout, clearing: false)
     }
 
     /// Makes SIGTERM and SIGINT (or `signals`) signal `stop`. The handler only
