@@ -152,16 +152,16 @@ struct AgentFanotifyTests {
         print(summary)
     }
 
-    @Test("--mount covers every directory of the mount (a tmpfs mounted in the temporary directory)")
+    @Test("--mount covers every directory of the mount (a tmpfs mounted in the temporary directory)",
+          .enabled(if: tmpfsMountUnavailableReason == nil, Comment(rawValue: tmpfsMountUnavailableReason ?? "")))
     func mountMark() throws {
         let directory = try TemporaryDirectory("authrelay-agent")
         defer { directory.remove() }
         let mountPoint = URL(fileURLWithPath: directory.file("mount")).resolvingSymlinksInPath().path
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        guard mount("tmpfs", mountPoint, "tmpfs", 0, "size=4m") == 0 else {
-            print("skipped: cannot mount a tmpfs here (\(String(cString: strerror(errno))))")
-            return
-        }
+        // The probe mounted one: failing now is a failure, not a skip.
+        let mounted = mount("tmpfs", mountPoint, "tmpfs", 0, "size=4m") == 0 ? 0 : errno
+        try #require(mounted == 0, "cannot mount a tmpfs at \(mountPoint): \(String(cString: strerror(mounted)))")
         defer { umount2(mountPoint, Int32(MNT_DETACH)) }
         let nested = mountPoint + "/a/b"
         try FileManager.default.createDirectory(atPath: nested, withIntermediateDirectories: true)
@@ -196,12 +196,16 @@ struct AgentFanotifyTests {
             Issue.record("could not start /bin/cat")
             return
         }
-        usleep(300_000)
+        // The kill proves something only once cat's open is really waiting in the
+        // kernel for the stopped agent: wait for that (bounded), however slow cat's start.
+        let (blocked, seen) = waitUntilBlockedInFanotify(reader, timeout: .seconds(5))
         var status: Int32 = 0
         let early = waitpid(reader, &status, WNOHANG)
+        #expect(blocked, "cat never blocked in its open waiting for the stopped agent (last seen: \(seen))")
         #expect(early == 0, "the open did not wait for the stopped agent (waitpid \(early), status \(status))")
 
         // SIGKILL closes the group's descriptor: the kernel allows what was pending.
+        // (Also when the checks above failed: a still-waiting cat is released and reaped.)
         kill(agent.pid, SIGKILL)
         #expect(try agent.process.waitForExit(timeout: .seconds(10)) != 0)
         let clock = ContinuousClock()
@@ -259,12 +263,60 @@ struct AgentSyntheticTests {
         #expect(status == 0, "\(summary)\n\(agent.stderr)")
         let decisions = number(after: "decisions", in: summary) ?? 0
         let denied = number(after: "denied", in: summary) ?? 0
-        #expect(decisions >= 1800 && decisions <= 2001, "\(summary)")
+        // Never more than the rate allows (2,000 in 1 s, +1 for the first due at once). The
+        // source catches up on what fell due while it was descheduled, except at the very end:
+        // a loaded machine may stall it across the deadline, so the lower bound is only a
+        // quarter of the nominal count. The exact checks are the ones below: every decision
+        // is acknowledged and reaches the collector, and the denies match.
+        #expect(decisions >= 500 && decisions <= 2001, "\(summary)")
         #expect(denied == decisions / 4, "\(summary)")
         #expect(number(after: "acknowledged", in: summary) == decisions, "\(summary)")
         let events = collector.waitForEvents { $0.count >= Int(decisions) }
         #expect(events.count == Int(decisions))
         #expect(events.filter { $0.verdict == "deny" }.count == Int(denied))
         print(summary)
+    }
+}
+
+/// Why a tmpfs cannot be mounted in a temporary directory here, or nil when it can
+/// (tried once, on a directory of its own, and unmounted at once).
+let tmpfsMountUnavailableReason: String? = {
+    guard geteuid() == 0 else { return "not root: mounting a tmpfs needs CAP_SYS_ADMIN" }
+    guard let directory = try? TemporaryDirectory("authrelay-mount-probe") else { return "cannot create a temporary directory" }
+    defer { directory.remove() }
+    guard mount("tmpfs", directory.path, "tmpfs", 0, "size=64k") == 0 else {
+        return "cannot mount a tmpfs here: \(String(cString: strerror(errno)))"
+    }
+    umount2(directory.path, Int32(MNT_DETACH))
+    return nil
+}()
+
+/// Waits (bounded) until `pid` sleeps in the kernel inside fanotify, that is, in an open or
+/// exec waiting for a permission answer. The kernel function is read from /proc/PID/wchan
+/// (fanotify_handle_event on current kernels) or, when that says nothing, /proc/PID/stack;
+/// if the kernel names neither, the system call in progress must be openat.
+/// Returns whether it got there and what was seen last, for the failure message.
+func waitUntilBlockedInFanotify(_ pid: pid_t, timeout: Duration) -> (blocked: Bool, seen: String) {
+    func read(_ name: String) -> String {
+        ((try? String(contentsOfFile: "/proc/\(pid)/\(name)", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    #if arch(x86_64)
+    let openat = "257"
+    #else
+    let openat = "56"  // arm64, riscv64: the generic table
+    #endif
+    let deadline = ContinuousClock.now + timeout
+    var seen = ""
+    while true {
+        let wchan = read("wchan")
+        let stack = read("stack")
+        let syscall = read("syscall").split(separator: " ").first.map(String.init) ?? ""
+        seen = "wchan \"\(wchan)\", syscall \(syscall)"
+        if wchan.contains("fanotify") || stack.contains("fanotify") { return (true, seen) }
+        let kernelNamesNothing = (wchan.isEmpty || wchan == "0") && stack.isEmpty
+        if kernelNamesNothing && syscall == openat { return (true, seen + " (no wchan or stack here)") }
+        if ContinuousClock.now >= deadline { return (false, seen) }
+        usleep(5_000)
     }
 }

@@ -34,10 +34,12 @@ struct CollectorDedupTests {
         let directory = try TemporaryDirectory("collector-restart")
         defer { directory.remove() }
         let first = try CollectorDaemon(in: directory)
+        defer { first.stop() }  // stop() is idempotent: these defers cover a throw before the explicit stop
         #expect(try CollectorClient(endpoint: first.tcp).report(Reports.batch(first: 1, count: 30)).accepted == 30)
         #expect(first.stop() == 0)
 
         let second = try CollectorDaemon(in: directory, dataDirectory: first.dataDirectory, output: first.outputPath)
+        defer { second.stop() }
         let client = CollectorClient(endpoint: second.tcp)
         #expect(try client.report(Reports.batch(first: 1, count: 30)) == BatchAck(status: .ok, accepted: 0, duplicates: 30, highestSequence: 30))
         #expect(try client.report(Reports.batch(first: 31, count: 10)).accepted == 10)
@@ -91,6 +93,7 @@ struct CollectorDedupTests {
         let directory = try TemporaryDirectory("collector-drop-only")
         defer { directory.remove() }
         let daemon = try CollectorDaemon(in: directory)
+        defer { daemon.stop() }
         func send(_ endpoint: RPCEndpoint, first: UInt64, dropped: UInt64, events: Int) throws -> [UInt32] {
             let socket = try RawSocket(endpoint)
             socket.send(XDRBytes.call(version: 2, procedure: 1,
@@ -116,6 +119,7 @@ struct CollectorDedupTests {
         let directory = try TemporaryDirectory("collector-rotation")
         defer { directory.remove() }
         let daemon = try CollectorDaemon(in: directory, extra: ["--rotate-size", "8K", "--rotate-keep", "50", "--fsync", "always"])
+        defer { daemon.stop() }
         let client = CollectorClient(endpoint: daemon.unix)
         for batch in 0..<20 {
             #expect(try client.report(Reports.batch(first: UInt64(batch * 10 + 1), count: 10)).accepted == 10)
@@ -152,6 +156,7 @@ struct CollectorDedupTests {
         let directory = try TemporaryDirectory("collector-stdout")
         defer { directory.remove() }
         let daemon = try CollectorDaemon(in: directory, output: "-")
+        defer { daemon.stop() }
         #expect(try CollectorClient(endpoint: daemon.unix).report(Reports.batch(first: 1, count: 3)).accepted == 3)
         #expect(daemon.stop() == 0)
         let lines = try daemon.process.stdout.split(separator: "\n").map {

@@ -1,6 +1,7 @@
 import AuthRelay
 import Foundation
 import ONCRPC
+import Synchronization
 import Testing
 
 /// An authrelayd started for one test: its ports come from its "listening" log lines.
@@ -26,9 +27,14 @@ final class CollectorDaemon {
         if !rpcbind { arguments.append("--no-rpcbind") }
         if let program { arguments += ["--program", String(program)] }
         process = try ChildProcess("authrelayd", arguments + extra, in: directory)
-        let log = try process.waitFor("ready")
-        tcpPort = Self.port(in: log, transport: "tcp")
-        udpPort = Self.port(in: log, transport: "udp")
+        do {
+            let log = try process.waitFor("ready")
+            tcpPort = Self.port(in: log, transport: "tcp")
+            udpPort = Self.port(in: log, transport: "udp")
+        } catch {
+            process.stop()  // never ready: nothing of it may outlive the test
+            throw error
+        }
     }
 
     static func port(in log: String, transport: String) -> UInt16 {
@@ -128,8 +134,17 @@ func runCommand(_ path: String, _ arguments: [String], timeout: Duration = .seco
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-/// A program number of the transient range (0x40000000-0x5fffffff) per test, so
-/// tests that use the machine's rpcbind never share a registration.
+/// Program numbers handed out by this process so far.
+private let programNumbersIssued = Atomic<UInt32>(0)
+
+/// A program number of the transient range (0x40000000-0x5fffffff) per call, so
+/// tests that use the machine's rpcbind never share a registration (a second
+/// registration of a number replaces the first). 29 bits: the low 20 bits of
+/// the pid keep test processes apart (pids are unique among running processes,
+/// and up to 2^20 they map one to one), and a process-wide counter in the other
+/// 9 keeps the calls of one process apart: 512 before it wraps, far more than
+/// the tests ask for, and a wrapped number's daemon stopped long before.
 func uniqueProgramNumber() -> UInt32 {
-    0x4000_0000 + UInt32(getpid() & 0xFFFF) << 8 + UInt32.random(in: 0..<256)
+    let call = programNumbersIssued.wrappingAdd(1, ordering: .relaxed).oldValue
+    return 0x4000_0000 | (UInt32(truncatingIfNeeded: getpid()) & 0xF_FFFF) << 9 | (call & 0x1FF)
 }

@@ -59,9 +59,9 @@ struct CollectorTransportTests {
         #expect(stats.batches == 6)
     }
 
-    @Test("rpcbind lists every (version, transport); rpcinfo answers; all of it is gone after SIGTERM")
+    @Test("rpcbind lists every (version, transport); rpcinfo answers; all of it is gone after SIGTERM",
+          .enabled(if: rpcbindIsRunning(), "rpcbind is not running"))
     func registrationVisibleAndRemoved() throws {
-        guard rpcbindIsRunning() else { return }
         let directory = try TemporaryDirectory("collector-rpcbind")
         defer { directory.remove() }
         let program = uniqueProgramNumber()
@@ -90,13 +90,13 @@ struct CollectorTransportTests {
         #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
     }
 
-    @Test("a registration left by a killed daemon is replaced at start")
+    @Test("a registration left by a killed daemon is replaced at start", .enabled(if: rpcbindIsRunning(), "rpcbind is not running"))
     func staleRegistrationReplaced() throws {
-        guard rpcbindIsRunning() else { return }
         let directory = try TemporaryDirectory("collector-stale")
         defer { directory.remove() }
         let program = uniqueProgramNumber()
         let first = try CollectorDaemon(in: directory, rpcbind: true, program: program)
+        defer { first.stop() }  // already killed unless a throw came first
         first.process.signal(SIGKILL)
         _ = try first.process.waitForExit(timeout: .seconds(5))
         #expect(try rpcinfoEntries().contains { $0.first == "\(program)" })  // left behind
@@ -140,6 +140,7 @@ struct CollectorTransportTests {
         defer { directory.remove() }
         let me = getuid()
         let others = try CollectorDaemon(in: directory, extra: ["--allow-uid", String(me + 4242)])
+        defer { others.stop() }
         #expect(try CollectorClient(endpoint: others.unix).report(Reports.batch(first: 1, count: 2)).status == .unauthorized)
         others.stop()
 

@@ -1,9 +1,13 @@
 import Glibc
 import Testing
 
-/// Every ONCRPC test runs in this one serialized suite: several of them time
-/// calls against deadlines, which a 2-core machine running them side by side
-/// would blur. The whole suite takes a few seconds.
+/// Every ONCRPC test runs in this one suite, one at a time: several of them time
+/// calls against deadlines, and running them side by side on a 2-core machine would
+/// blur those. This orders only the ONCRPC tests: `swift test` runs the suites of the
+/// other targets (AuthRelayTests, IntegrationTests) in parallel in the same process,
+/// so the time bounds keep slack for a loaded machine, and a test that binds a port
+/// again must expect another suite's socket to be given it meanwhile (TrapTests holds
+/// it). The whole suite takes a few seconds.
 @Suite(.serialized) struct ONCRPCTests {}
 
 /// A program number from the user-defined range that nothing registers.

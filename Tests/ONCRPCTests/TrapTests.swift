@@ -16,6 +16,20 @@ extension ONCRPCTests {
             return true
         }
 
+        /// Runs `bind` (a server on a given port) again while it fails with EADDRINUSE, for up
+        /// to a second: other suites of this process bind and connect beside these tests, and
+        /// one of their sockets may briefly own the port a test must bind again.
+        static func retryingAddressInUse<T>(_ bind: () throws -> T) throws -> T {
+            let deadline = ContinuousClock.now + .seconds(1)
+            while true {
+                do {
+                    return try bind()
+                } catch let failure as SocketFailure where failure.errno == EADDRINUSE && ContinuousClock.now < deadline {
+                    usleep(10_000)
+                }
+            }
+        }
+
         @Test("SIGPIPE is ignored: writing to a connection the server closed is an error, not a dead process")
         func sigpipeIsIgnored() throws {
             let server = try StreamResponder(.closeOnAccept)
@@ -154,7 +168,7 @@ extension ONCRPCTests {
             #expect(error.status == .timedOut)
             silent.stop()
 
-            let server = try DatagramResponder(port: port)
+            let server = try Self.retryingAddressInUse { try DatagramResponder(port: port) }
             defer { server.stop() }
             try client.ping()
             #expect(server.calls == 1)
@@ -165,12 +179,23 @@ extension ONCRPCTests {
         func reconnectAfterRestart(local: Bool) throws {
             let path = temporarySocketPath("restart")
             var server = local ? try StreamResponder(path: path, .answer(.success)) : try StreamResponder(.answer(.success))
-            let endpoint: RPCEndpoint = local ? .unix(path: path) : .tcp(host: "127.0.0.1", port: server.port)
+            defer { server.stop() }  // whichever runs at the end (stop is idempotent)
+            let port = server.port
+            let endpoint: RPCEndpoint = local ? .unix(path: path) : .tcp(host: "127.0.0.1", port: port)
             let client = RPCClient(endpoint: endpoint, program: unregisteredProgram, version: 1, timeout: .seconds(1))
             try client.ping()
             #expect(server.accepted == 1)
 
             server.stop()  // closes the listener and the connection: the server died
+            // The restarted server needs this port again, and other suites of this process bind
+            // and connect in parallel: hold the port at once with a socket that is bound and does
+            // not listen. Connecting to it is refused as to a port nobody has, no other socket is
+            // given it, and the restarted server binds beside it (both have SO_REUSEADDR).
+            var placeholder: Int32 = -1
+            defer { if placeholder >= 0 { close(placeholder) } }
+            if !local {
+                placeholder = try Self.retryingAddressInUse { try Sockets.loopback(datagram: false, port: port).fd }
+            }
             let error = try #require(throws: RPCError.self) { try client.ping() }
             #expect(error.isConnectionLost, "\(error)")
             #expect(!client.isConnected)
@@ -178,8 +203,7 @@ extension ONCRPCTests {
             let down = try #require(throws: RPCError.self) { try client.ping() }
             #expect(down.status == .cantConnect)
 
-            server = local ? try StreamResponder(path: path, .answer(.success)) : try StreamResponder(tcpPort: server.port, .answer(.success))
-            defer { server.stop() }
+            server = local ? try StreamResponder(path: path, .answer(.success)) : try StreamResponder(tcpPort: port, .answer(.success))
             try client.ping()
             #expect(client.isConnected)
             #expect(server.accepted == 1)

@@ -37,12 +37,16 @@ struct TemporaryDirectory {
 }
 
 /// A child process whose stdout and stderr go to files, so a test can wait for
-/// a line and read everything afterwards.
+/// a line and read everything afterwards. Stopped (by its pid) when released, so
+/// a test that throws before its own `stop()` leaves nothing running.
 final class ChildProcess: @unchecked Sendable {
     let process = Process()
     let name: String
     let stdoutPath: String
     let stderrPath: String
+    /// Whether `run()` succeeded: Foundation's Process traps on `terminationStatus`
+    /// of a process never launched, and `deinit` also runs when `init` throws.
+    private var launched = false
 
     var pid: Int32 { process.processIdentifier }
 
@@ -67,7 +71,10 @@ final class ChildProcess: @unchecked Sendable {
         pthread_sigmask(SIG_SETMASK, &none, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
+        launched = true
     }
+
+    deinit { stop() }
 
     var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
@@ -105,9 +112,11 @@ final class ChildProcess: @unchecked Sendable {
         if process.isRunning { kill(pid, signal) }
     }
 
-    /// SIGTERM, then SIGKILL after `grace`; returns the exit status.
+    /// SIGTERM, then SIGKILL after `grace`; returns the exit status. Safe to call
+    /// again and after the process exited (returns its status), or when it never started (-1).
     @discardableResult
     func stop(grace: Duration = .seconds(5)) -> Int32 {
+        guard launched else { return -1 }
         guard process.isRunning else { return process.terminationStatus }
         kill(pid, SIGCONT)  // a stopped process cannot handle SIGTERM
         kill(pid, SIGTERM)
