@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 
 @main
 struct AuthRelayCommand: ParsableCommand {
@@ -13,4 +14,20 @@ struct AuthRelayCommand: ParsableCommand {
             LatencyCommand.self,
         ]
     )
+
+    /// With AUTHRELAY_CHECK_ARGUMENTS=1 the command line is only parsed and
+    /// validated, then the process exits (0, or the usage error's status)
+    /// without running anything: Tests/IntegrationTests/DocsTests.swift checks
+    /// every command the docs show this way.
+    static func main() {
+        if let check = getenv("AUTHRELAY_CHECK_ARGUMENTS"), String(cString: check) == "1" {
+            do {
+                _ = try parseAsRoot()
+                Self.exit()
+            } catch {
+                Self.exit(withError: error)
+            }
+        }
+        main(nil)
+    }
 }

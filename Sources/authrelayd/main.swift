@@ -204,4 +204,15 @@ struct AuthRelayDaemon: ParsableCommand {
     }
 }
 
+// With AUTHRELAY_CHECK_ARGUMENTS=1 the flags are only parsed and validated, then
+// the process exits (0, or the usage error's status) without starting anything:
+// Tests/IntegrationTests/DocsTests.swift checks every command the docs show this way.
+if let check = getenv("AUTHRELAY_CHECK_ARGUMENTS"), String(cString: check) == "1" {
+    do {
+        _ = try AuthRelayDaemon.parseAsRoot()
+        AuthRelayDaemon.exit()
+    } catch {
+        AuthRelayDaemon.exit(withError: error)
+    }
+}
 AuthRelayDaemon.main()
