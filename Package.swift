@@ -81,10 +81,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The value types both command-line programs parse (durations, addresses, program numbers).
+        .target(
+            name: "AuthRelayCLI",
+            dependencies: [
+                "AuthRelay", "ONCRPC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "authrelayd",
             dependencies: [
-                "AuthRelayCollector",
+                "AuthRelayCollector", "AuthRelayCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -92,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "authrelay",
             dependencies: [
-                "AuthRelay", "AuthRelayCollector", "AuthRelayAgent", "AuthRelayLatency", "AuthRelayDemo", "ONCRPC",
+                "AuthRelay", "AuthRelayCLI", "AuthRelayCollector", "AuthRelayAgent", "AuthRelayLatency", "AuthRelayDemo", "ONCRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

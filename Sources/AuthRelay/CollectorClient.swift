@@ -106,11 +106,17 @@ public final class CollectorClient {
 
     /// Pings the negotiated version (version 2 before negotiation).
     public func ping() throws(CollectorError) {
+        try ping(version: version ?? .v2)
+    }
+
+    /// Pings `version` and, when it answers, uses it from now on (no negotiation).
+    public func ping(version: ProtocolVersion) throws(CollectorError) {
         do {
             try (version == .v1 ? v1 : v2).ping()
         } catch {
             throw .rpc(error)
         }
+        self.version = version
     }
 
     /// Version 2: reports a batch. Checked against every bound before sending.

@@ -56,6 +56,13 @@ public final class EventSender: Sendable {
             self.endpoint = endpoint
             self.agentID = agentID
         }
+
+        /// Checks the ids every batch header carries against the protocol's bounds
+        /// (a sender with a bad id would have every batch refused).
+        public func validate() throws(EventError) {
+            try Event.checkString(agentID, field: "agent_id", limit: Event.maxIDBytes)
+            try Event.checkString(bootID, field: "boot_id", limit: Event.maxIDBytes)
+        }
     }
 
     public enum SubmitResult: Sendable, Equatable {
@@ -86,6 +93,11 @@ public final class EventSender: Sendable {
     public init(configuration: Configuration, logger: Logger) {
         var configuration = configuration
         configuration.maxBatchEvents = min(max(configuration.maxBatchEvents, 1), Event.maxBatchEvents)
+        if configuration.endpoint.transport == .udp {
+            // A datagram holds 65,000 bytes: a batch stops growing at 48 KiB, so even the
+            // event that crosses that line (8.3 KB at the protocol's bounds) still fits.
+            configuration.maxBatchBytes = min(configuration.maxBatchBytes, 48 << 10)
+        }
         self.configuration = configuration
         core = SenderCore(configuration: configuration)
         let loop = SenderLoop(core: core, logger: logger)
@@ -111,8 +123,10 @@ public final class EventSender: Sendable {
     @discardableResult
     public func close(drainTimeout: Duration) -> ShutdownReport {
         core.beginClosing(drainTimeout: drainTimeout)
-        if let running = thread.withLock({ thread in defer { thread = nil }; return thread }) {
-            running.join()
+        // Joined under the lock: a second close waits for the first one's report.
+        thread.withLock { thread in
+            thread?.join()
+            thread = nil
         }
         return core.shutdownReport
     }
@@ -136,8 +150,12 @@ final class SenderCore: Sendable {
     private let queue: BoundedQueue<Event>
     private let wake = WakeSignal()
     private let sleeping = Atomic<Bool>(false)
-    private let closing = Atomic<Bool>(false)
+    /// CLOCK_MONOTONIC ns by which a drain must end; 0 while open. One atomic for
+    /// "closing" and "until when", so the sender never sees one without the other.
     private let drainDeadline = Atomic<UInt64>(0)
+    /// Submits between their closing check and their enqueue: shutdown waits for
+    /// them, so no event lands in the queue after the last drain.
+    private let submitsInFlight = Atomic<Int>(0)
     private let report = Mutex<ShutdownReport?>(nil)
     private let lastError = Mutex<String?>(nil)
 
@@ -149,11 +167,15 @@ final class SenderCore: Sendable {
     // MARK: The auth path
 
     func submit(_ event: Event) -> EventSender.SubmitResult {
-        counters.submitted.add(1, ordering: .relaxed)
-        if closing.load(ordering: .relaxed) {
-            counters.dropped.add(1, ordering: .relaxed)
+        submitsInFlight.add(1, ordering: .sequentiallyConsistent)
+        defer { submitsInFlight.subtract(1, ordering: .releasing) }
+        if drainDeadline.load(ordering: .sequentiallyConsistent) != 0 {
+            // After close: refused, and counted apart, so the shutdown report's
+            // balance (taken once no submit is in flight) stays exact.
+            counters.refusedAfterClose.add(1, ordering: .relaxed)
             return .dropped
         }
+        counters.submitted.add(1, ordering: .relaxed)
         let size = event.encodedSize
         if counters.queuedBytes.load(ordering: .relaxed) + size > configuration.maxQueuedBytes {
             counters.dropped.add(1, ordering: .relaxed)
@@ -192,10 +214,17 @@ final class SenderCore: Sendable {
     }
 
     func beginClosing(drainTimeout: Duration) {
-        guard closing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        drainDeadline.store(Timestamps.monotonic() + UInt64(max(0, drainTimeout.nanoseconds)), ordering: .relaxed)
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        let deadline = max(1, Timestamps.monotonic() + UInt64(max(0, drainTimeout.nanoseconds)))
+        guard drainDeadline.compareExchange(expected: 0, desired: deadline, ordering: .sequentiallyConsistent).exchanged
+        else { return }
         wake.signal()
+    }
+
+    /// Waits (bounded) for submits that passed their closing check before close.
+    func waitForSubmitsInFlight() {
+        for _ in 0..<100_000 where submitsInFlight.load(ordering: .acquiring) != 0 {
+            sched_yield()
+        }
     }
 
     var shutdownReport: ShutdownReport {
@@ -204,9 +233,9 @@ final class SenderCore: Sendable {
 
     // MARK: For the sender loop
 
-    var isClosing: Bool { closing.load(ordering: .relaxed) }
+    var isClosing: Bool { drainDeadline.load(ordering: .acquiring) != 0 }
     /// CLOCK_MONOTONIC ns by which closing must end.
-    var deadline: UInt64 { drainDeadline.load(ordering: .relaxed) }
+    var deadline: UInt64 { drainDeadline.load(ordering: .acquiring) }
     var queuedCount: Int { queue.count }
 
     func take() -> Event? {
@@ -215,21 +244,26 @@ final class SenderCore: Sendable {
         return event
     }
 
-    /// Sleeps until an event is submitted, close is called, or `timeout` passes.
-    func waitForWork(timeout: Duration) {
+    /// Sleeps until an event is submitted, close is called, or `timeout` passes;
+    /// false when the timeout passed with no wake-up.
+    @discardableResult
+    func waitForWork(timeout: Duration) -> Bool {
         sleeping.store(true, ordering: .relaxed)
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if queue.count > 0 || closing.load(ordering: .relaxed) {
+        if queue.count > 0 || isClosing {
             sleeping.store(false, ordering: .relaxed)
-            return
+            // Counted but not takeable: a producer between its claim and its write. Let it run.
+            if queue.count > 0 { sched_yield() }
+            return true
         }
-        wake.wait(timeout: timeout)
+        let woken = wake.wait(timeout: timeout)
         sleeping.store(false, ordering: .relaxed)
+        return woken
     }
 
-    /// Sleeps for `duration` unless close is called.
+    /// Sleeps for `duration`, or until woken (close signals once).
     func pause(_ duration: Duration) {
-        if !isClosing { wake.wait(timeout: duration) }
+        wake.wait(timeout: duration)
     }
 
     func finish(_ shutdown: ShutdownReport) {
@@ -262,7 +296,7 @@ public struct SenderStats: Sendable, Equatable {
     /// Events put on the wire, counting resends.
     public var sent: UInt64
     public var acknowledged: UInt64
-    /// Refused at submit: queue full or over its byte bound, or submitted after close.
+    /// Refused at submit: queue full or over its byte bound.
     public var dropped: UInt64
     /// Evicted from a full queue under `.dropOldest`.
     public var evicted: UInt64
@@ -273,6 +307,8 @@ public struct SenderStats: Sendable, Equatable {
     public var reconnects: UInt64
     /// Fields cut to a protocol bound before sending (the event is still delivered).
     public var sanitized: UInt64
+    /// Refused because they came after `close`; not part of `submitted`.
+    public var refusedAfterClose: UInt64
     public var collectorVersion: ProtocolVersion?
     public var state: EventSender.State
     public var lastError: String?
@@ -284,6 +320,7 @@ final class SenderCounters: Sendable {
     let sent = Atomic<UInt64>(0)
     let acknowledged = Atomic<UInt64>(0)
     let dropped = Atomic<UInt64>(0)
+    let refusedAfterClose = Atomic<UInt64>(0)
     let evicted = Atomic<UInt64>(0)
     let rejected = Atomic<UInt64>(0)
     let retries = Atomic<UInt64>(0)
@@ -318,7 +355,7 @@ final class SenderCounters: Sendable {
             acknowledged: acknowledged.load(ordering: .relaxed), dropped: dropped.load(ordering: .relaxed),
             evicted: evicted.load(ordering: .relaxed), rejected: rejected.load(ordering: .relaxed),
             retries: retries.load(ordering: .relaxed), reconnects: reconnects.load(ordering: .relaxed),
-            sanitized: sanitized.load(ordering: .relaxed),
+            sanitized: sanitized.load(ordering: .relaxed), refusedAfterClose: refusedAfterClose.load(ordering: .relaxed),
             collectorVersion: ProtocolVersion(rawValue: version.load(ordering: .relaxed)),
             state: EventSender.State(rawValue: state.load(ordering: .relaxed)) ?? .connecting,
             lastError: lastError)

@@ -21,6 +21,10 @@ final class SenderLoop: @unchecked Sendable {
     private var backoff: Duration = .zero
     private var version: ProtocolVersion?
     private var everConnected = false
+    /// The pending batch's header carries the drops to report (set on its first version 2 send).
+    private var pendingCarriesDrops = false
+    /// The queue was found empty and the sender napped for a linger since the last event.
+    private var napped = false
 
     init(core: SenderCore, logger: Logger) {
         self.core = core
@@ -36,9 +40,10 @@ final class SenderLoop: @unchecked Sendable {
                 pending = nextBatch()
                 if pending == nil {
                     if core.isClosing { break }  // everything delivered
-                    core.waitForWork(timeout: .milliseconds(200))
+                    waitForEvents()
                     continue
                 }
+                napped = false
             }
             if deliver(client) {
                 finishPending()
@@ -47,6 +52,21 @@ final class SenderLoop: @unchecked Sendable {
             }
         }
         shutDown(client)
+    }
+
+    /// The queue is empty. First nap for a linger without asking to be woken,
+    /// then sleep until a submit wakes the sender. Waking costs the submitting
+    /// auth thread a write(2) and the sleeper's wake-up (1 to 2 µs here, the
+    /// slowest submits); with the nap, events that keep coming less than a
+    /// linger apart never pay it. Events that arrive during the nap have had
+    /// their linger: the batch goes without another (see `nextBatch`).
+    private func waitForEvents() {
+        if !napped && configuration.linger > .zero {
+            napped = true
+            core.pause(configuration.linger)
+        } else if core.waitForWork(timeout: .milliseconds(200)) {
+            napped = false  // an event (or close) woke it: the next batch lingers as usual
+        }
     }
 
     // MARK: Batching
@@ -66,46 +86,50 @@ final class SenderLoop: @unchecked Sendable {
             guard version == .v2, unreportedDrops > 0 else { return nil }
             return makeBatch([])
         }
-        if core.queuedCount + 1 < configuration.maxBatchEvents && !core.isClosing && configuration.linger > .zero {
+        if core.queuedCount + 1 < configuration.maxBatchEvents && !core.isClosing && configuration.linger > .zero && !napped {
             core.pause(configuration.linger)  // let a partial batch fill
         }
-        var events = [sanitized(first)]
-        var bytes = events[0].encodedSize
+        // Each event is made ready (sanitized, numbered) as it is taken, in the
+        // array the batch keeps: no second pass, no copy of the batch.
+        var events: [Event] = []
         events.reserveCapacity(min(configuration.maxBatchEvents, core.queuedCount + 1))
+        var bytes = append(first, to: &events)
         while events.count < configuration.maxBatchEvents, let event = core.take() {
-            let event = sanitized(event)
-            events.append(event)
-            bytes += event.encodedSize
+            bytes += append(event, to: &events)
             if bytes >= configuration.maxBatchBytes { break }
         }
         return makeBatch(events)
     }
 
+    /// Sanitizes `event`, gives it the next sequence number of the batch being
+    /// built (the batch's first is `nextSequence`) and appends it; its encoded size.
+    private func append(_ event: consuming Event, to events: inout [Event]) -> Int {
+        sanitize(&event)
+        event.sequence = nextSequence + UInt64(events.count)
+        let size = event.encodedSize
+        events.append(event)
+        return size
+    }
+
+    /// `events` numbered from `nextSequence` by `append`. The drops go into the
+    /// header when it is sent with version 2 (version 1 has no header).
     private func makeBatch(_ events: [Event]) -> EventBatch {
-        let drops = unreportedDrops
-        dropsReported += drops
-        var numbered = events
-        for index in numbered.indices {
-            numbered[index].sequence = nextSequence + UInt64(index)
-        }
         let header = BatchHeader(agentID: configuration.agentID, bootID: configuration.bootID,
-                                 firstSequence: nextSequence, dropped: drops)
+                                 firstSequence: nextSequence, dropped: 0)
         nextSequence += UInt64(events.count)
-        if let oldest = numbered.first {
+        if let oldest = events.first {
             core.counters.oldestUndelivered.store(max(oldest.timestampNanoseconds, 1), ordering: .relaxed)
         }
-        return EventBatch(header: header, events: numbered)
+        return EventBatch(header: header, events: events)
     }
 
     /// Cuts fields to the protocol's bounds so an odd event is still delivered.
-    private func sanitized(_ event: Event) -> Event {
-        guard (try? event.validate()) == nil else { return event }
+    private func sanitize(_ event: inout Event) {
+        guard (try? event.validate()) == nil else { return }
         core.counters.sanitized.add(1, ordering: .relaxed)
-        var event = event
         event.executablePath = Self.bounded(event.executablePath, Event.maxPathBytes)
         event.targetPath = Self.bounded(event.targetPath, Event.maxPathBytes)
         event.digest = Array(event.digest.prefix(Event.maxDigestBytes))
-        return event
     }
 
     static func bounded(_ text: String, _ limit: Int) -> String {
@@ -120,19 +144,26 @@ final class SenderLoop: @unchecked Sendable {
     private func deliver(_ client: CollectorClient) -> Bool {
         guard let batch = pending else { return true }
         let timeout = callTimeout
+        if attempts > 0 { core.counters.retries.add(1, ordering: .relaxed) }
+        attempts += 1
         do {
             if version == nil {
                 core.counters.state.store(EventSender.State.connecting.rawValue, ordering: .relaxed)
-                version = configuration.forceVersion1 ? .v1 : try client.negotiate()
-                if configuration.forceVersion1 { try client.ping() }
+                if configuration.forceVersion1 {
+                    try client.ping(version: .v1)
+                    version = .v1
+                } else {
+                    version = try client.negotiate()
+                }
                 noteConnected()
             }
-            if attempts > 0 { core.counters.retries.add(1, ordering: .relaxed) }
-            attempts += 1
             if version == .v2 {
+                let batch = readyForVersion2(batch)
                 core.counters.sent.add(UInt64(batch.events.count), ordering: .relaxed)
                 let ack = try client.report(batch, timeout: timeout)
-                return accept(ack.status, events: batch.events.count)
+                let done = accept(ack.status, events: batch.events.count)
+                if done && ack.status == .ok { dropsReported += batch.header.dropped }
+                return done
             }
             // Version 1: one call per event; a retry resumes after the last answered one.
             while pendingAcknowledged < batch.events.count {
@@ -146,10 +177,35 @@ final class SenderLoop: @unchecked Sendable {
                 pendingAcknowledged += 1
             }
             return true
+        } catch .invalid(let problem) {
+            // The batch breaks a bound (a bad agent or boot id): resending cannot help.
+            core.counters.rejected.add(UInt64(batch.events.count - pendingAcknowledged), ordering: .relaxed)
+            core.setLastError("invalid batch, not sent: \(problem)")
+            logger.error("invalid batch, not sent", metadata: ["problem": "\(problem)"])
+            return true
         } catch {
             noteFailure(error)
             return false
         }
+    }
+
+    /// The pending batch as version 2 sends it: without the events a version 1
+    /// collector already acknowledged (the collector may have changed version
+    /// between attempts), and carrying the drops not reported yet. Kept as the
+    /// pending batch, so a resend repeats exactly the same numbers and drops.
+    private func readyForVersion2(_ batch: EventBatch) -> EventBatch {
+        var batch = batch
+        if pendingAcknowledged > 0 {
+            batch.events.removeFirst(pendingAcknowledged)
+            batch.header.firstSequence += UInt64(pendingAcknowledged)
+            pendingAcknowledged = 0
+        }
+        if !pendingCarriesDrops {
+            batch.header.dropped = unreportedDrops
+            pendingCarriesDrops = true
+        }
+        pending = batch
+        return batch
     }
 
     /// The timeout for one call: the configured one, cut to what is left of a drain.
@@ -198,6 +254,7 @@ final class SenderLoop: @unchecked Sendable {
     private func finishPending() {
         pending = nil
         pendingAcknowledged = 0
+        pendingCarriesDrops = false
         attempts = 0
         backoff = .zero
         core.counters.oldestUndelivered.store(0, ordering: .relaxed)
@@ -219,6 +276,7 @@ final class SenderLoop: @unchecked Sendable {
     // MARK: Shutting down
 
     private func shutDown(_ client: CollectorClient) {
+        core.waitForSubmitsInFlight()
         var undelivered = UInt64((pending?.events.count ?? 0) - pendingAcknowledged)
         while core.take() != nil { undelivered += 1 }
         client.disconnect()

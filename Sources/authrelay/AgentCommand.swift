@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuthRelay
 import AuthRelayAgent
+import AuthRelayCLI
 import Glibc
 import Logging
 import ONCRPC
@@ -51,13 +52,13 @@ struct AgentCommand: ParsableCommand {
     @Flag var failMode: FailMode = .failOpen
 
     @Option(help: "Decision budget: 100ms, 2s, 500us.")
-    var budget = "100ms"
+    var budget: Duration = .milliseconds(100)
 
     @Option(help: "Collector: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID, or tcp|udp|local (rpcbind on localhost).")
-    var collector = "local"
+    var collector: RPCEndpoint = .rpcbind(host: "localhost", transport: .local)
 
     @Option(help: "Program number to target (decimal or 0x hex).")
-    var program = "0x20000A7E"
+    var program: ProgramNumber = .authRelay
 
     @Option(help: "Agent id put in batch headers (default: the host name).")
     var agentID: String?
@@ -81,6 +82,13 @@ struct AgentCommand: ParsableCommand {
     var logLevel: Logger.Level = .warning
 
     func validate() throws {
+        if let agentID {
+            do {
+                try EventSender.Configuration(endpoint: collector, agentID: agentID).validate()
+            } catch {
+                throw ValidationError("--agent-id: \(error)")
+            }
+        }
         if source == .fanotify && watchPaths.isEmpty {
             throw ValidationError("give at least one --watch PATH (or use --source synthetic)")
         }
@@ -92,15 +100,6 @@ struct AgentCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let endpoint = RPCEndpoint(parsing: collector) else {
-            throw ValidationError("cannot read collector address '\(collector)'")
-        }
-        guard let programNumber = UInt32(parsingNumber: program) else {
-            throw ValidationError("cannot read program number '\(program)'")
-        }
-        guard let budgetDuration = Duration(parsingBudget: budget) else {
-            throw ValidationError("cannot read budget '\(budget)' (examples: 100ms, 2s, 500us)")
-        }
         var logger = Logger(label: "authrelay.agent")
         logger.logLevel = logLevel
 
@@ -129,12 +128,12 @@ struct AgentCommand: ParsableCommand {
 
         // SIGPIPE would kill the agent when a collector goes away mid-call.
         signal(SIGPIPE, SIG_IGN)
-        var senderConfiguration = EventSender.Configuration(endpoint: endpoint, agentID: agentID ?? Self.hostName())
-        senderConfiguration.program = programNumber
+        var senderConfiguration = EventSender.Configuration(endpoint: collector, agentID: agentID ?? Self.hostName())
+        senderConfiguration.program = program.value
         let sender = EventSender(configuration: senderConfiguration, logger: logger)
 
         var agentConfiguration = Agent.Configuration(policy: rules)
-        agentConfiguration.pipeline.budget = budgetDuration
+        agentConfiguration.pipeline.budget = budget
         agentConfiguration.pipeline.failVerdict = failMode == .failOpen ? .allow : .deny
         agentConfiguration.drainTimeout = .milliseconds(Int64(drainSeconds * 1000))
         let agent = Agent(source: authSource, sender: sender, configuration: agentConfiguration, logger: logger)
@@ -143,7 +142,7 @@ struct AgentCommand: ParsableCommand {
         let what = source == .fanotify
             ? "watching \(watchPaths.joined(separator: ", "))\(mount ? " (whole mounts)" : "")"
             : "synthetic, \(rate) requests/s"
-        printToStandardError("authrelay agent: ready, \(what), pid \(getpid()), collector \(endpoint)")
+        printToStandardError("authrelay agent: ready, \(what), pid \(getpid()), collector \(collector)")
 
         let summary = agent.run()
         print("authrelay agent: stopped (\(summary.source))")
@@ -187,18 +186,4 @@ struct AgentCommand: ParsableCommand {
 struct AgentCommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-extension Duration {
-    /// Reads "100ms", "2s", "500us", "250000ns"; a bare number is milliseconds.
-    init?(parsingBudget text: String) {
-        let units: [(suffix: String, nanoseconds: Double)] = [("ns", 1), ("us", 1e3), ("ms", 1e6), ("s", 1e9)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            guard let value = Double(text.dropLast(suffix.count)), value > 0 else { return nil }
-            self = .nanoseconds(Int64(value * scale))
-            return
-        }
-        guard let value = Double(text), value > 0 else { return nil }
-        self = .nanoseconds(Int64(value * 1e6))
-    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuthRelayCLI
 import AuthRelayLatency
 import ONCRPC
 
@@ -7,7 +8,8 @@ struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency",
         abstract: "Measure what ONC RPC costs against other IPC, and whether it reaches the auth decision.",
-        subcommands: [LatencyTransportsCommand.self, LatencyBatchingCommand.self, LatencyAuthPathCommand.self])
+        subcommands: [LatencyTransportsCommand.self, LatencyBatchingCommand.self, LatencyAuthPathCommand.self,
+                      LatencySenderCommand.self])
 }
 
 /// Flags every latency subcommand takes.
@@ -192,6 +194,69 @@ struct LatencyAuthPathCommand: ParsableCommand {
     }
 }
 
+struct LatencySenderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sender",
+        abstract: "EventSender.submit cost in ns (1 and 2 producer threads; collector healthy, stopped, absent) and end-to-end events/s beside the C client sending batches of 512, interleaved.")
+
+    @OptionGroup var common: LatencyCommonOptions
+
+    @Option(help: "Timed submits per producer thread and scenario (default 500000; --quick 20000).")
+    var submits: Int?
+
+    @Option(help: "Producer thread counts, comma-separated.")
+    var producers = "1,2"
+
+    @Option(help: "Submits per second over all producer threads, paced in 1 ms ticks.")
+    var rate = 200_000.0
+
+    @Option(help: "Collector conditions for the submit cost, comma-separated: healthy, stopped, absent.")
+    var conditions = "healthy,stopped,absent"
+
+    @Option(help: "Interleaved rounds of the submit scenarios (default 5; --quick 1).")
+    var submitRounds: Int?
+
+    @Option(help: "End to end: events per EventSender round (default 2000000; --quick 200000).")
+    var events: Int?
+
+    @Option(help: "End to end: seconds per C client round, legacy-reporter -B 512 -D (default 1; --quick 0.1).")
+    var seconds: Double?
+
+    @Option(help: "End to end: interleaved rounds per client and transport (default 5; --quick 2).")
+    var rounds: Int?
+
+    @Option(help: "End to end: transports, comma-separated: unix, tcp.")
+    var transports = "unix,tcp"
+
+    func run() throws {
+        var options: SenderBenchmark.Options = common.quick ? .quick : .init()
+        if let submits { options.submits = submits }
+        if let submitRounds { options.submitRounds = submitRounds }
+        if let events { options.events = events }
+        if let seconds { options.seconds = seconds }
+        if let rounds { options.rounds = rounds }
+        options.rate = rate
+        options.producerCounts = try producers.split(separator: ",").map { text in
+            guard let count = Int(text), count > 0 else { throw ValidationError("cannot read producer count '\(text)'") }
+            return count
+        }
+        options.conditions = try conditions.split(separator: ",").map { text in
+            guard let condition = CollectorCondition(rawValue: String(text)), condition != .slow else {
+                throw ValidationError("unknown condition '\(text)' (healthy, stopped, absent)")
+            }
+            return condition
+        }
+        options.transports = try parseTransports(transports)
+        options.collectors = try common.endpoints()
+        options.program = common.collectorProgram
+        guard options.submits > 0, options.rate > 0, options.events > 0, options.seconds > 0, options.rounds > 0,
+              options.submitRounds > 0 else {
+            throw ValidationError("--submits, --rate, --events, --seconds, --rounds and --submit-rounds must be positive")
+        }
+        try common.emit(try SenderBenchmark.run(options, executables: common.executables(), progress: common.progress("sender")))
+    }
+}
+
 /// "tcp,udp,unix" as transports.
 func parseTransports(_ text: String) throws -> [RPCTransport] {
     try text.split(separator: ",").map { name in
@@ -204,10 +269,3 @@ func parseTransports(_ text: String) throws -> [RPCTransport] {
 
 extension CollectorProgram: ExpressibleByArgument {}
 
-extension Duration: @retroactive ExpressibleByArgument {
-    public init?(argument: String) {
-        self.init(parsing: argument)
-    }
-
-    public var defaultValueDescription: String { shortDescription }
-}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import AuthRelay
+import AuthRelayCLI
 import Logging
 import ONCRPC
 
@@ -11,10 +12,10 @@ struct SendCommand: ParsableCommand {
         abstract: "Send synthetic events to a collector through the queued sender and report what was delivered.")
 
     @Option(help: "Collector: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID, or tcp|udp|local (rpcbind on localhost).")
-    var collector = "local"
+    var collector: RPCEndpoint = .rpcbind(host: "localhost", transport: .local)
 
     @Option(help: "Program number to target (decimal or 0x hex).")
-    var program = "0x20000A7E"
+    var program: ProgramNumber = .authRelay
 
     @Option(help: "How many events to send.")
     var count = 1000
@@ -31,17 +32,19 @@ struct SendCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .warning
 
+    func validate() throws {
+        do {
+            try EventSender.Configuration(endpoint: collector, agentID: agentID).validate()
+        } catch {
+            throw ValidationError("--agent-id: \(error)")
+        }
+    }
+
     func run() throws {
-        guard let endpoint = RPCEndpoint(parsing: collector) else {
-            throw ValidationError("cannot read collector address '\(collector)'")
-        }
-        guard let programNumber = UInt32(parsingNumber: program) else {
-            throw ValidationError("cannot read program number '\(program)'")
-        }
         var logger = Logger(label: "authrelay.send")
         logger.logLevel = logLevel
-        var configuration = EventSender.Configuration(endpoint: endpoint, agentID: agentID)
-        configuration.program = programNumber
+        var configuration = EventSender.Configuration(endpoint: collector, agentID: agentID)
+        configuration.program = program.value
         configuration.forceVersion1 = v1
         let sender = EventSender(configuration: configuration, logger: logger)
         let me = getpid()
@@ -63,16 +66,3 @@ struct SendCommand: ParsableCommand {
         }
     }
 }
-
-extension UInt32 {
-    /// Reads "536873598" or "0x20000A7E".
-    init?(parsingNumber text: String) {
-        if text.lowercased().hasPrefix("0x") {
-            self.init(text.dropFirst(2), radix: 16)
-        } else {
-            self.init(text)
-        }
-    }
-}
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthRelay
+import AuthRelayCLI
 import ONCRPC
 
 /// `authrelay stats`: a collector's GET_STATS counters.
@@ -13,10 +14,10 @@ struct StatsCommand: ParsableCommand {
     }
 
     @Option(help: "Collector: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID, or tcp|udp|local (rpcbind on localhost).")
-    var collector = "local"
+    var collector: RPCEndpoint = .rpcbind(host: "localhost", transport: .local)
 
     @Option(help: "Program number (decimal or 0x hex).")
-    var program = "0x20000A7E"
+    var program: ProgramNumber = .authRelay
 
     @Option(help: "Output format: table, json, or prometheus (for node_exporter's textfile collector).")
     var format: Format = .table
@@ -25,16 +26,10 @@ struct StatsCommand: ParsableCommand {
     var timeout = 2.0
 
     func run() throws {
-        guard let endpoint = RPCEndpoint(parsing: collector) else {
-            throw ValidationError("cannot read collector address '\(collector)'")
-        }
-        guard let programNumber = UInt32(parsingNumber: program) else {
-            throw ValidationError("cannot read program number '\(program)'")
-        }
         let wait = Duration.milliseconds(Int64(timeout * 1000))
-        let client = CollectorClient(endpoint: endpoint, program: programNumber, timeout: wait, connectTimeout: wait)
+        let client = CollectorClient(endpoint: collector, program: program.value, timeout: wait, connectTimeout: wait)
         let stats = try client.stats()
-        let report = CollectorStatsReport(stats: stats, collector: endpoint.description)
+        let report = CollectorStatsReport(stats: stats, collector: collector.description)
         switch format {
         case .table: print(report.table, terminator: "")
         case .json: print(report.json, terminator: "")

@@ -1,6 +1,7 @@
 // authrelayd: the rpcbind-registered AuthRelay collector daemon.
 // Only flags and wiring live here; the work is in AuthRelayCollector and ONCRPC.
 import ArgumentParser
+import AuthRelayCLI
 import AuthRelayCollector
 import Dispatch
 import Glibc
@@ -14,7 +15,7 @@ struct AuthRelayDaemon: ParsableCommand {
         discussion: "Docs/Operations.md explains running it under systemd, rpcbind and troubleshooting.")
 
     @Option(help: ArgumentHelp("Program number to serve (decimal or 0x hex).", valueName: "number"))
-    var program: String = "0x20000A7E"
+    var program: ProgramNumber = .authRelay
 
     @Option(help: ArgumentHelp("Transports to serve, comma separated: tcp, udp, unix.", valueName: "list"))
     var transports: String = "tcp,udp,unix"
@@ -62,32 +63,26 @@ struct AuthRelayDaemon: ParsableCommand {
     var allowUid: [UInt32] = []
 
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "level"))
-    var logLevel: String = "info"
+    var logLevel: Logger.Level = .info
 
     @Option(help: ArgumentHelp("Sleep this long in every report before answering (e.g. 20ms): a deliberately slow collector for benchmarks and drills.", valueName: "duration"))
-    var injectDelay: String?
+    var injectDelay: Duration?
 
     mutating func validate() throws {
-        guard Self.number(program) != nil else { throw ValidationError("--program: not a number: \(program)") }
         guard parsedTransports != nil else { throw ValidationError("--transports: use tcp, udp and unix, comma separated") }
         guard UInt32(unixSocketMode, radix: 8) != nil else { throw ValidationError("--unix-socket-mode: not octal: \(unixSocketMode)") }
         guard ["jsonl", "null"].contains(sink) else { throw ValidationError("--sink: jsonl or null") }
         guard FsyncPolicy(rawValue: fsync) != nil else { throw ValidationError("--fsync: always, batch or never") }
         guard Self.byteCount(rotateSize) != nil else { throw ValidationError("--rotate-size: a size such as 268435456, 256M or 1G") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: trace, debug, info, notice, warning, error or critical") }
-        if let injectDelay, Self.duration(injectDelay) == nil {
-            throw ValidationError("--inject-delay: a duration such as 500us, 20ms or 1s")
-        }
         guard maxConnections > 0, idleTimeout > 0, rotateKeep > 0 else {
             throw ValidationError("--max-connections, --idle-timeout and --rotate-keep must be positive")
         }
     }
 
     func run() throws {
-        let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
+            handler.logLevel = logLevel
             return handler
         }
         let logger = Logger(label: "authrelayd")
@@ -95,12 +90,12 @@ struct AuthRelayDaemon: ParsableCommand {
 
         var collectorConfiguration = CollectorConfiguration(
             sink: sink == "null" ? .null : .jsonLines(path: output ?? dataDir + "/events.jsonl"), dataDirectory: dataDir)
-        collectorConfiguration.program = Self.number(program)!
+        collectorConfiguration.program = program.value
         collectorConfiguration.fsync = FsyncPolicy(rawValue: fsync)!
         collectorConfiguration.rotateBytes = Self.byteCount(rotateSize)!
         collectorConfiguration.keepFiles = rotateKeep
         collectorConfiguration.allowedUIDs = Set(allowUid)
-        collectorConfiguration.injectedDelay = injectDelay.flatMap(Self.duration)
+        collectorConfiguration.injectedDelay = injectDelay
 
         var serverConfiguration = RPCServer.Configuration(listeners: listeners)
         serverConfiguration.maxConnections = maxConnections
@@ -178,21 +173,6 @@ struct AuthRelayDaemon: ParsableCommand {
         let line = Array("authrelayd: \(message)\n".utf8)
         _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
         Glibc.exit(1)
-    }
-
-    static func number(_ text: String) -> UInt32? {
-        let lower = text.lowercased()
-        return lower.hasPrefix("0x") ? UInt32(lower.dropFirst(2), radix: 16) : UInt32(lower)
-    }
-
-    /// Reads "250us", "20ms", "1s" or "1500ns".
-    static func duration(_ text: String) -> Duration? {
-        let units: [(String, Int64)] = [("ns", 1), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)]
-        for (suffix, nanoseconds) in units where text.hasSuffix(suffix) {
-            guard let value = Double(text.dropLast(suffix.count)), value >= 0 else { return nil }
-            return .nanoseconds(Int64(value * Double(nanoseconds)))
-        }
-        return nil
     }
 
     static func byteCount(_ text: String) -> Int64? {

@@ -164,4 +164,102 @@ struct SenderFaultTests {
         #expect(sequences == Array(1...300))
         #expect(lines.first?.contains("target_path=/srv/data/file-0") == true)
     }
+
+    @Test("forced version 1 speaks one call per event even to a version 2 collector")
+    func forcedVersion1() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let socketPath = directory.file("legacy2.sock")
+        let outputPath = directory.file("legacy2.out")
+        let collector = try ChildProcess("legacy-collector", ["-n", "-2", "-t", "unix", "-s", socketPath, "-o", outputPath],
+                                         in: directory)
+        defer { collector.stop() }
+        try collector.waitFor("ready")
+
+        var configuration = EventSender.Configuration(endpoint: .unix(path: socketPath), agentID: "forced-v1")
+        configuration.forceVersion1 = true
+        let sender = EventSender(configuration: configuration, logger: Logger(label: "test"))
+        for index in 0..<100 { sender.submit(Self.event(index)) }
+        let report = sender.close(drainTimeout: .seconds(20))
+        #expect(report.isBalanced)
+        #expect(report.stats.acknowledged == 100)
+        #expect(report.stats.collectorVersion == .v1)
+        // legacy-collector writes a line per version 1 event only.
+        let lines = try String(contentsOfFile: outputPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 100)
+    }
+
+    @Test("over UDP, batches are cut to fit a datagram")
+    func udpBatchesFit() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let daemon = try CollectorDaemon(in: directory, extra: ["--fsync", "never"])
+        defer { daemon.stop() }
+        let sender = Self.sender(daemon.udp)
+        let longPath = "/srv/data/" + String(repeating: "p", count: 180)
+        for index in 0..<600 {
+            var event = Self.event(index)
+            event.targetPath = longPath + "/\(index)"
+            sender.submit(event)
+        }
+        let report = sender.close(drainTimeout: .seconds(20))
+        #expect(report.isBalanced)
+        #expect(report.stats.acknowledged == 600, "\(report.stats.lastError ?? "")")
+    }
+
+    @Test("drop-oldest evicts the oldest queued events, counts them, and keeps the numbering contiguous")
+    func dropOldest() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let daemon = try CollectorDaemon(in: directory, extra: ["--fsync", "never"])
+        defer { daemon.stop() }
+        var configuration = EventSender.Configuration(endpoint: daemon.unix, agentID: "drop-oldest")
+        configuration.capacity = 64
+        configuration.overflow = .dropOldest
+        configuration.callTimeout = .milliseconds(300)
+        configuration.initialBackoff = .milliseconds(20)
+        configuration.maxBackoff = .milliseconds(100)
+        let sender = EventSender(configuration: configuration, logger: Logger(label: "test"))
+        daemon.process.signal(SIGSTOP)
+        var results: [EventSender.SubmitResult] = []
+        for index in 0..<1000 { results.append(sender.submit(Self.event(index))) }
+        #expect(results.allSatisfy { $0 == .queued }, "a single producer always makes room under drop-oldest")
+        daemon.process.signal(SIGCONT)
+        let report = sender.close(drainTimeout: .seconds(20))
+        #expect(report.isBalanced)
+        #expect(report.stats.evicted > 0)
+        #expect(report.stats.acknowledged + report.stats.evicted == 1000)
+        let output = try Self.delivered(daemon, bootID: sender.configuration.bootID)
+        #expect(output.sequences == Set(1...report.stats.acknowledged))
+        // The events that survived are the newest: the last one submitted is among them.
+        let targets = try daemon.outputLines().compactMap { $0["target_path"] as? String }
+        #expect(targets.contains("/srv/data/file-999"))
+    }
+
+    @Test("close racing two producers keeps the accounting exact")
+    func closeRacingSubmits() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let daemon = try CollectorDaemon(in: directory, extra: ["--fsync", "never"])
+        defer { daemon.stop() }
+        let sender = Self.sender(daemon.unix, capacity: 1024)
+        let producers = (0..<2).map { producer in
+            NamedThread(name: "producer-\(producer)") {
+                for index in 0..<200_000 {
+                    if sender.submit(Self.event(index)) == .dropped && sender.stats.refusedAfterClose > 0 { return }
+                }
+            }
+        }
+        usleep(20_000)
+        let report = sender.close(drainTimeout: .seconds(10))
+        producers.forEach { $0.join() }
+        #expect(report.isBalanced, "\(report)")
+        #expect(report.undelivered == 0)
+    }
+
+    @Test("an agent id over the protocol's bound is refused before anything is sent")
+    func invalidAgentID() {
+        let configuration = EventSender.Configuration(endpoint: .unix(path: "/nonexistent"), agentID: String(repeating: "a", count: 65))
+        #expect(throws: EventError.self) { try configuration.validate() }
+    }
 }

@@ -24,31 +24,6 @@ enum Time {
     }
 }
 
-extension Duration {
-    /// "20ms", "1s", "1.5s", "250us": how durations are shown and accepted on the command line.
-    public var shortDescription: String {
-        let nanoseconds = self.nanoseconds
-        if nanoseconds % 1_000_000_000 == 0 { return "\(nanoseconds / 1_000_000_000)s" }
-        if nanoseconds % 1_000_000 == 0 { return "\(nanoseconds / 1_000_000)ms" }
-        if nanoseconds % 1_000 == 0 { return "\(nanoseconds / 1_000)us" }
-        return "\(nanoseconds)ns"
-    }
-
-    /// Reads "20ms", "1s", "1.5s", "250us", "500ns" (a bare number is milliseconds).
-    public init?(parsing text: String) {
-        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9)]
-        var number = Substring(text)
-        var scale = 1e6
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            number = text.dropLast(suffix.count)
-            scale = factor
-            break
-        }
-        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
-        self = .nanoseconds(Int64(value * scale))
-    }
-}
-
 /// Formats a number with a fixed count of decimals (String(format:) needs Foundation).
 func fixed(_ value: Double, _ decimals: Int) -> String {
     guard value.isFinite else { return "\(value)" }

@@ -1,0 +1,148 @@
+import AuthRelay
+import Logging
+import ONCRPC
+
+/// `authrelay latency sender`: what `EventSender.submit` costs an auth thread
+/// (1 and 2 producer threads; collector healthy, SIGSTOPped and absent), and
+/// the events/s the EventSender gets into the collector end to end beside the
+/// plain C client sending batches of 512, interleaved in the same run.
+public enum SenderBenchmark {
+    public struct Options: Sendable {
+        /// Timed submits per producer thread in each scenario (over all its rounds).
+        public var submits = 500_000
+        public var producerCounts = [1, 2]
+        /// Submits per second over all producer threads, paced in 1 ms ticks.
+        public var rate = 200_000.0
+        public var conditions: [CollectorCondition] = [.healthy, .stopped, .absent]
+        /// Interleaved rounds of the submit scenarios.
+        public var submitRounds = 5
+        /// How long a healthy or stopped scenario's sender may drain at its end.
+        public var drainTimeout: Duration = .seconds(10)
+        /// End to end: events per EventSender round.
+        public var events = 2_000_000
+        /// End to end: seconds per C client round (`legacy-reporter -D`).
+        public var seconds = 1.0
+        /// End to end: interleaved rounds per client and transport.
+        public var rounds = 5
+        public var transports: [RPCTransport] = [.local, .tcp]
+        /// Existing collectors instead of starting one (the submit cost then runs healthy only).
+        public var collectors: [RPCEndpoint] = []
+        /// The collector to start; nil: `CollectorProgram.standard(in:)`.
+        public var program: CollectorProgram?
+        /// Goals: submit p99.9 under this in every condition (also the over-budget bound)...
+        public var submitGoal: Duration = .microseconds(2)
+        /// ...and end-to-end events/s at least this fraction of the C client's.
+        public var throughputGoal = 0.8
+        public var quick = false
+
+        public init() {}
+
+        /// What `--quick` runs: a few seconds in all.
+        public static var quick: Options {
+            var options = Options()
+            options.submits = 20_000
+            options.submitRounds = 1  // one round of 20,000 overflows the stopped sender's 16,384-event queue
+            options.drainTimeout = .seconds(3)
+            options.events = 200_000
+            options.seconds = 0.1
+            options.rounds = 2
+            options.quick = true
+            return options
+        }
+
+        var submitGoalNanoseconds: UInt64 { UInt64(max(0, submitGoal.nanoseconds)) }
+    }
+
+    /// The events the submit cost's producers cycle through. The copy a
+    /// producer takes (a retain) is outside the timed region; the one the queue takes is inside.
+    static let eventPoolSize = 4096
+
+    /// `count` events with the same fields the C client sends (distinct paths and digests).
+    static func eventPool(_ count: Int) -> [Event] {
+        (0..<UInt64(count)).map { BenchmarkEvent.make(index: $0, sequence: 0) }
+    }
+
+    public static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
+        try check(options)
+        var report = LatencyReport(subcommand: "sender", quick: options.quick)
+        report.budgetMicroseconds = Double(options.submitGoalNanoseconds) / 1000
+        let collector = try SenderCollector(options, executables: executables)
+        defer { collector.stop() }
+        report.notes.append(collector.note)
+
+        let clockStart = Timestamps.monotonic()
+        let clock = ClockPair.measure(count: max(options.submits, 100_000))
+        report.results.append(ScenarioResult(name: "clock-pair", transport: "none", rateUnit: "pairs/s", latency: clock,
+                                             seconds: Time.seconds(since: clockStart)))
+
+        let submit = try SenderSubmitScenarios.run(options, collector: collector, events: eventPool(eventPoolSize),
+                                                   progress: progress)
+        report.results += submit.results
+        let throughput = try SenderThroughput.run(options, collector: collector, events: eventPool(options.events),
+                                                  executables: executables, progress: progress)
+        report.results += throughput.results
+
+        let histogram = clock.histogram
+        report.notes.append("every submit is timed between two clock_gettime(CLOCK_MONOTONIC) reads; clock-pair is that pair around nothing: p50 \(histogram.valueAtPercentile(50)) ns, p99 \(histogram.valueAtPercentile(99)) ns, p99.9 \(histogram.valueAtPercentile(99.9)) ns, included in every submit figure")
+        report.notes.append("submit: \(options.submits) timed submits per producer thread and scenario in \(options.submitRounds) interleaved rounds, \(fixed(options.rate, 0))/s over all producers in 1 ms ticks, \(eventPoolSize) prebuilt events, default EventSender configuration (capacity \(EventSender.Configuration(endpoint: .unix(path: "/"), agentID: "").capacity)); stopped: SIGSTOP once the sender is connected, SIGCONT before its \(options.drainTimeout.shortDescription) drain; absent: nothing listens")
+        report.notes.append("submit rows: over_budget = submits over \(options.submitGoal.shortDescription), delivered = acknowledged by the collector, dropped = never acknowledged (dropped at submit, or still queued at close)")
+        report.notes += submit.notes + throughput.notes + goalNotes(report.results, options)
+        report.errors += submit.errors + throughput.errors
+        return report
+    }
+
+    private static func check(_ options: Options) throws(LatencyError) {
+        if let bad = options.conditions.first(where: { ![.healthy, .stopped, .absent].contains($0) }) {
+            throw LatencyError("condition \(bad.rawValue) is not measured by sender (healthy, stopped, absent)")
+        }
+        if options.transports.contains(.udp) || options.collectors.contains(where: { $0.transport == .udp }) {
+            throw LatencyError("sender runs over stream transports (unix, tcp): a batch of 512 events does not fit a UDP datagram")
+        }
+        guard options.submits > 0, options.rate > 0, options.events > 0, options.seconds > 0, options.rounds > 0,
+              options.submitRounds > 0, options.producerCounts.allSatisfy({ $0 > 0 }) else {
+            throw LatencyError("submits, rate, events, seconds, rounds and producer counts must be positive")
+        }
+    }
+
+    /// Whether the goals are met, in words.
+    private static func goalNotes(_ results: [ScenarioResult], _ options: Options) -> [String] {
+        var notes: [String] = []
+        let goal = options.submitGoalNanoseconds
+        let submits = results.filter { $0.authPath != nil }
+        if let worst = submits.max(by: { $0.summary.p999 < $1.summary.p999 }) {
+            let worstNanoseconds = UInt64((worst.summary.p999 * 1000).rounded())
+            let met = submits.allSatisfy { UInt64(($0.summary.p999 * 1000).rounded()) < goal }
+            notes.append("goal submit p99.9 under \(options.submitGoal.shortDescription) in every collector state: \(met ? "met" : "NOT met") (worst p99.9 \(worstNanoseconds) ns, \(worst.name))")
+        }
+        for result in results {
+            guard let comparison = result.comparedToC else { continue }
+            let met = comparison.rateRatio >= options.throughputGoal
+            notes.append("goal end-to-end at least \(fixed(options.throughputGoal, 2))x the C client over \(result.transport): \(met ? "met" : "NOT met") (\(fixed(comparison.rateRatio, 2))x: \(TableWriter.grouped(result.rate)) events/s)")
+        }
+        return notes
+    }
+
+    /// A sender with the default configuration but for `configure`, that logs nothing below critical.
+    static func makeSender(endpoint: RPCEndpoint, agentID: String,
+                           _ configure: (inout EventSender.Configuration) -> Void) -> EventSender {
+        var configuration = EventSender.Configuration(endpoint: endpoint, agentID: agentID)
+        configure(&configuration)
+        var logger = Logger(label: "authrelay.latency.sender")
+        logger.logLevel = .critical  // a stopped or absent collector is the point of some runs: count, do not print
+        return EventSender(configuration: configuration, logger: logger)
+    }
+
+    /// Connects `sender` before the clock starts (as a running agent is) by delivering one event.
+    static func warmUp(_ sender: EventSender, endpoint: RPCEndpoint, timeout: Duration = .seconds(5)) throws(LatencyError) {
+        sender.submit(BenchmarkEvent.make(index: 0, sequence: 0))
+        let deadline = Timestamps.monotonic() + UInt64(timeout.nanoseconds)
+        while sender.stats.acknowledged < 1 {
+            if Timestamps.monotonic() >= deadline {
+                let error = sender.stats.lastError ?? "no answer"
+                sender.close(drainTimeout: .zero)
+                throw LatencyError("the EventSender could not deliver a first event to \(endpoint) within \(timeout.shortDescription): \(error)")
+            }
+            Time.sleep(nanoseconds: 1_000_000)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import AuthRelay
+import Synchronization
+
+/// What `EventSender.submit` costs the thread that calls it: producer threads
+/// (plain pthreads, as auth threads are) submit on a paced schedule, and every
+/// submit is timed on its own with two CLOCK_MONOTONIC reads around it.
+///
+/// Paced, not flat out: an auth thread submits once per decision, after
+/// answering the kernel, so submits arrive at the rate decisions do. Flat out,
+/// the producers would outrun the sender ten to one, fill the queue in every
+/// collector condition (healthy would measure the drop path) and take the CPU
+/// the sender needs. The schedule is in 1 ms ticks (`perTick` submits back to
+/// back, then sleep to the next tick): arrivals come in bursts, as a process
+/// walking a directory tree makes them, and the producers leave the CPU to the
+/// sender and the collector between bursts.
+struct SubmitCostRun {
+    /// Submits per producer thread.
+    let submits: Int
+    let producers: Int
+    /// Submits per second over all producers.
+    let rate: Double
+    let events: [Event]
+
+    static let tickNanoseconds: UInt64 = 1_000_000
+
+    /// What the producers measured.
+    struct Outcome {
+        var latency = LatencyDistribution()
+        var dropped: UInt64 = 0
+        /// From the first tick until every producer has returned.
+        var seconds = 0.0
+    }
+
+    /// Runs the producers against `sender` and waits for them.
+    func run(_ sender: EventSender) -> Outcome {
+        let perTick = max(1, Int((rate / Double(producers) * Double(Self.tickNanoseconds) / 1e9).rounded()))
+        let slots = (0..<producers).map { _ in ProducerSlot() }
+        let start = Timestamps.monotonic() + 2_000_000  // every thread created before the first tick
+        let threads = slots.enumerated().map { index, slot in
+            let body = ProducerBody(submits: submits, perTick: perTick, start: start, events: events,
+                                    offset: index * events.count / producers)
+            return WorkerThread { body.run(sender, into: slot) }
+        }
+        threads.forEach { $0.join() }
+        var outcome = Outcome()
+        outcome.seconds = Time.seconds(since: start)
+        for slot in slots {
+            let (latency, dropped) = slot.result.withLock { $0 }
+            outcome.latency.add(latency)
+            outcome.dropped += dropped
+        }
+        return outcome
+    }
+}
+
+/// Where one producer thread leaves its histogram when it is done.
+private final class ProducerSlot: Sendable {
+    let result = Mutex<(LatencyDistribution, UInt64)>((LatencyDistribution(), 0))
+}
+
+/// One producer thread's loop.
+private struct ProducerBody: Sendable {
+    let submits: Int
+    let perTick: Int
+    let start: UInt64
+    let events: [Event]
+    /// Where in `events` this producer starts, so two producers do not submit the same event at once.
+    let offset: Int
+
+    func run(_ sender: EventSender, into slot: ProducerSlot) {
+        var latency = LatencyDistribution()
+        var dropped: UInt64 = 0
+        var done = 0
+        var tick: UInt64 = 0
+        while done < submits {
+            Time.sleep(untilMonotonic: start + tick * SubmitCostRun.tickNanoseconds)
+            tick += 1
+            let end = min(done + perTick, submits)
+            while done < end {
+                let event = events[(done + offset) % events.count]  // the copy (retains) is not timed
+                let before = Timestamps.monotonic()
+                let result = sender.submit(event)
+                let after = Timestamps.monotonic()
+                latency.record(nanoseconds: after - before)
+                if result == .dropped { dropped += 1 }
+                done += 1
+            }
+        }
+        slot.result.withLock { $0 = (latency, dropped) }
+    }
+}
+
+/// The cost of the timing itself: two CLOCK_MONOTONIC reads around nothing.
+enum ClockPair {
+    static func measure(count: Int) -> LatencyDistribution {
+        var latency = LatencyDistribution()
+        for _ in 0..<count {
+            let before = Timestamps.monotonic()
+            let after = Timestamps.monotonic()
+            latency.record(nanoseconds: after - before)
+        }
+        return latency
+    }
+}
