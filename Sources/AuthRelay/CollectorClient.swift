@@ -86,12 +86,7 @@ public final class CollectorClient {
             if let supported = error.supportedVersions, !supported.contains(1) {
                 throw .unsupported("collector at \(endpoint) serves versions \(supported.lowerBound)...\(supported.upperBound); this client speaks 1...2")
             }
-            do {
-                try v1.ping()
-            } catch {
-                throw .rpc(error)
-            }
-            version = .v1
+            try ping(version: .v1)
             return .v1
         } catch {
             throw .rpc(error)
@@ -111,86 +106,74 @@ public final class CollectorClient {
 
     /// Pings `version` and, when it answers, uses it from now on (no negotiation).
     public func ping(version: ProtocolVersion) throws(CollectorError) {
-        do {
-            try (version == .v1 ? v1 : v2).ping()
-        } catch {
-            throw .rpc(error)
-        }
+        try rpc { () throws(RPCError) in try (version == .v1 ? v1 : v2).ping() }
         self.version = version
     }
 
     /// Version 2: reports a batch. Checked against every bound before sending.
     public func report(_ batch: EventBatch, timeout: Duration? = nil) throws(CollectorError) -> BatchAck {
-        do {
-            try batch.validate()
-        } catch {
-            throw .invalid(error)
-        }
-        do {
-            return try arena.withWire(batch) { (wire) throws(RPCError) -> BatchAck in
+        try valid { () throws(EventError) in try batch.validate() }
+        return try rpc { () throws(RPCError) in
+            try arena.withWire(batch) { (wire) throws(RPCError) -> BatchAck in
                 try v2.call(AuthRelayProtocol.reportBatchV2, &wire.pointee, encode: AuthRelayProtocol.eventBatch,
                             decode: AuthRelayProtocol.batchAck, as: ar_batch_ack.self, timeout: timeout) {
                     BatchAck(wire: $0.pointee)
                 }
             }
-        } catch {
-            throw .rpc(error)
         }
     }
 
     /// Version 1: reports one event. Checked against every bound before sending.
     public func report(_ event: Event, timeout: Duration? = nil) throws(CollectorError) -> Ack {
-        do {
-            try event.validate()
-        } catch {
-            throw .invalid(error)
-        }
-        do {
-            return try arena.withWire(event) { (wire) throws(RPCError) -> Ack in
+        try valid { () throws(EventError) in try event.validate() }
+        return try rpc { () throws(RPCError) in
+            try arena.withWire(event) { (wire) throws(RPCError) -> Ack in
                 try v1.call(AuthRelayProtocol.reportEventV1, &wire.pointee, encode: AuthRelayProtocol.event,
                             decode: AuthRelayProtocol.ack, as: ar_ack.self, timeout: timeout) {
                     Ack(wire: $0.pointee)
                 }
             }
-        } catch {
-            throw .rpc(error)
         }
     }
 
     /// Version 1 one-way: buffers the event without waiting for a reply (libtirpc
-    /// batching); `ping()` flushes. Stream transports only.
+    /// batching); `flushOneWay()` flushes. Stream transports only.
     public func reportOneWay(_ event: Event) throws(CollectorError) {
-        do {
-            try event.validate()
-        } catch {
-            throw .invalid(error)
-        }
-        do {
+        try valid { () throws(EventError) in try event.validate() }
+        try rpc { () throws(RPCError) in
             try arena.withWire(event) { (wire) throws(RPCError) in
                 try v1.callOneWay(AuthRelayProtocol.reportEventV1, &wire.pointee, encode: AuthRelayProtocol.event)
             }
-        } catch {
-            throw .rpc(error)
         }
     }
 
     /// Flushes one-way calls buffered by `reportOneWay` with a version 1 NULL call.
     public func flushOneWay() throws(CollectorError) {
-        do {
-            try v1.ping()
-        } catch {
-            throw .rpc(error)
-        }
+        try rpc { () throws(RPCError) in try v1.ping() }
     }
 
     /// Version 2: the collector's counters.
     public func stats(timeout: Duration? = nil) throws(CollectorError) -> CollectorStats {
         var nothing: Int32 = 0
+        return try rpc { () throws(RPCError) in
+            try v2.call(AuthRelayProtocol.getStatsV2, &nothing, encode: .void, decode: AuthRelayProtocol.stats,
+                        as: ar_stats.self, timeout: timeout) { CollectorStats(wire: $0.pointee) }
+        }
+    }
+
+    private func rpc<T>(_ body: () throws(RPCError) -> T) throws(CollectorError) -> T {
         do {
-            return try v2.call(AuthRelayProtocol.getStatsV2, &nothing, encode: .void, decode: AuthRelayProtocol.stats,
-                               as: ar_stats.self, timeout: timeout) { CollectorStats(wire: $0.pointee) }
+            return try body()
         } catch {
             throw .rpc(error)
+        }
+    }
+
+    private func valid(_ check: () throws(EventError) -> Void) throws(CollectorError) {
+        do {
+            try check()
+        } catch {
+            throw .invalid(error)
         }
     }
 }

@@ -4,7 +4,7 @@ import Glibc
 /// A dedicated, named OS thread, for work that blocks: the sender in RPC calls,
 /// the agent's answering loop in poll() on the fanotify descriptor. A Swift
 /// concurrency pool thread blocked there would starve every other task.
-public struct NamedThread: Sendable {
+package struct NamedThread: Sendable {
     private let thread: pthread_t
 
     private final class Start {
@@ -17,7 +17,7 @@ public struct NamedThread: Sendable {
     }
 
     /// Starts `body` on a new thread named `name` (Linux keeps 15 bytes of it).
-    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+    package init(name: String, _ body: @escaping @Sendable () -> Void) {
         let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { argument in
@@ -31,7 +31,7 @@ public struct NamedThread: Sendable {
     }
 
     /// Waits for the thread to return; what it wrote is visible afterwards.
-    public func join() {
+    package func join() {
         pthread_join(thread, nil)
     }
 }

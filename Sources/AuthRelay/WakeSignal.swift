@@ -3,18 +3,18 @@ import Glibc
 
 /// A wake-up signal for threads that sleep in poll(): an eventfd. Signalling
 /// is one write(2), safe from any thread and from a signal handler.
-public final class WakeSignal: Sendable {
+package final class WakeSignal: Sendable {
     /// Poll it for POLLIN alongside other descriptors.
-    public let descriptor: Int32
+    package let descriptor: Int32
 
-    public init() {
+    package init() {
         descriptor = CAuthRelayLinux_eventfd()
         precondition(descriptor >= 0, "eventfd failed: \(String(cString: strerror(errno)))")
     }
 
     deinit { close(descriptor) }
 
-    public func signal() {
+    package func signal() {
         _ = CAuthRelayLinux_eventfd_signal(descriptor)
     }
 
@@ -22,7 +22,7 @@ public final class WakeSignal: Sendable {
     /// `clearing`, the signal is consumed (one wake-up per signal); without,
     /// it stays set for every other waiter.
     @discardableResult
-    public func wait(timeout: Duration, clearing: Bool = true) -> Bool {
+    package func wait(timeout: Duration, clearing: Bool = true) -> Bool {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         let (seconds, attoseconds) = timeout.components
         let milliseconds = max(0, seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)

@@ -31,8 +31,11 @@ struct SubmitCostRun {
         var seconds = 0.0
     }
 
-    /// Runs the producers against `sender` and waits for them.
-    func run(_ sender: EventSender) -> Outcome {
+    /// Runs the producers against `sender` and waits for them. With no sender
+    /// they time nothing between the two clock reads, on the same schedule:
+    /// the cost of the timing itself, and the tail a thread that wakes for
+    /// each tick pays for anything.
+    func run(_ sender: EventSender?) -> Outcome {
         let perTick = max(1, Int((rate / Double(producers) * Double(Self.tickNanoseconds) / 1e9).rounded()))
         let slots = (0..<producers).map { _ in ProducerSlot() }
         let start = Timestamps.monotonic() + 2_000_000  // every thread created before the first tick
@@ -67,7 +70,7 @@ private struct ProducerBody: Sendable {
     /// Where in `events` this producer starts, so two producers do not submit the same event at once.
     let offset: Int
 
-    func run(_ sender: EventSender, into slot: ProducerSlot) {
+    func run(_ sender: EventSender?, into slot: ProducerSlot) {
         var latency = LatencyDistribution()
         var dropped: UInt64 = 0
         var done = 0
@@ -78,27 +81,21 @@ private struct ProducerBody: Sendable {
             let end = min(done + perTick, submits)
             while done < end {
                 let event = events[(done + offset) % events.count]  // the copy (retains) is not timed
-                let before = Timestamps.monotonic()
-                let result = sender.submit(event)
-                let after = Timestamps.monotonic()
+                let before: UInt64
+                let after: UInt64
+                if let sender {
+                    before = Timestamps.monotonic()
+                    let result = sender.submit(event)
+                    after = Timestamps.monotonic()
+                    if result == .dropped { dropped += 1 }
+                } else {
+                    before = Timestamps.monotonic()
+                    after = Timestamps.monotonic()
+                }
                 latency.record(nanoseconds: after - before)
-                if result == .dropped { dropped += 1 }
                 done += 1
             }
         }
         slot.result.withLock { $0 = (latency, dropped) }
-    }
-}
-
-/// The cost of the timing itself: two CLOCK_MONOTONIC reads around nothing.
-enum ClockPair {
-    static func measure(count: Int) -> LatencyDistribution {
-        var latency = LatencyDistribution()
-        for _ in 0..<count {
-            let before = Timestamps.monotonic()
-            let after = Timestamps.monotonic()
-            latency.record(nanoseconds: after - before)
-        }
-        return latency
     }
 }

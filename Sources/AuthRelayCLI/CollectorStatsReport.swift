@@ -1,3 +1,5 @@
+import AuthRelay
+
 /// Renders a collector's counters for people (a table), programs (JSON) and
 /// Prometheus (the text format node_exporter's textfile collector reads).
 public struct CollectorStatsReport: Sendable {
