@@ -22,7 +22,9 @@ if (( ${#missing[@]} )); then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! pgrep -x rpcbind >/dev/null; then
+# Ask rpcbind itself: a process list can show a dead (zombie) rpcbind.
+rpcbind_answers() { rpcinfo -T local localhost 100000 4 >/dev/null 2>&1; }
+if ! rpcbind_answers; then
   echo "setup: starting rpcbind"
   if [[ -d /run/systemd/system ]]; then
     as_root systemctl start rpcbind.socket rpcbind.service || as_root /usr/sbin/rpcbind -w
@@ -30,5 +32,5 @@ if ! pgrep -x rpcbind >/dev/null; then
     as_root /usr/sbin/rpcbind -w
   fi
 fi
-for _ in $(seq 50); do [[ -S /run/rpcbind.sock ]] && break; sleep 0.1; done
-[[ -S /run/rpcbind.sock ]] || { echo "setup: rpcbind did not start (no /run/rpcbind.sock)" >&2; exit 1; }
+for _ in $(seq 50); do rpcbind_answers && break; sleep 0.1; done
+rpcbind_answers || { echo "setup: rpcbind does not answer on its local socket (try: rpcbind -w)" >&2; exit 1; }
