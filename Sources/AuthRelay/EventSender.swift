@@ -290,7 +290,9 @@ public struct ShutdownReport: Sendable, Equatable {
 public struct SenderStats: Sendable, Equatable {
     public var queueDepth: Int
     public var highWaterMark: Int
-    /// How long the oldest event not yet acknowledged has waited (nil when none).
+    /// How long the batch being delivered has waited, measured from its first
+    /// event's own timestamp (nil when nothing is being delivered). Events still
+    /// in the queue are younger.
     public var oldestUndeliveredAge: Duration?
     public var submitted: UInt64
     /// Events put on the wire, counting resends.
