@@ -41,6 +41,11 @@ public final class AuthPipeline: Sendable {
         public var guardFraction: Double = 0.8
         /// What the guard answers: allow (fail open) or deny (fail closed).
         public var failVerdict: Event.Verdict = .allow
+        /// For benchmarks only (`authrelay latency authpath --source fanotify`, its naive
+        /// design): called with the request and its verdict after the decision and
+        /// BEFORE the answer, so whatever it does (a synchronous clnt_call) delays
+        /// the answer. nil, the default and what the agent uses: nothing runs before the answer.
+        public var beforeAnswer: (@Sendable (AuthRequest, Event.Verdict) -> Void)?
 
         public init() {}
     }
@@ -78,6 +83,7 @@ public final class AuthPipeline: Sendable {
         let verdict = forced
             ? configuration.failVerdict
             : policy.decide(executable: request.executablePath, target: request.targetPath)
+        configuration.beforeAnswer?(request, verdict)
         respond(verdict)
         let answered = Timestamps.monotonic()
         let decision = answered > request.arrivalNanoseconds ? answered - request.arrivalNanoseconds : 0

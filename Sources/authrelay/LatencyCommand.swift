@@ -163,8 +163,14 @@ struct LatencyAuthPathCommand: ParsableCommand {
     @Option(help: "Conditions, comma-separated: healthy, slow, stopped, absent.")
     var conditions = "healthy,slow,stopped,absent"
 
-    @Option(help: "Where requests come from: synthetic.")
+    @Option(help: "Where requests come from: synthetic, or fanotify (real opens of files in --watch; root).")
     var source = "synthetic"
+
+    @Option(help: ArgumentHelp("With --source fanotify: the directory whose files are opened (files are created in it for the run).", valueName: "dir"))
+    var watch: String?
+
+    @Option(help: "With --source fanotify: opens per scenario (default 200; --quick 100).")
+    var opens: Int?
 
     func run() throws {
         var options: AuthPathBenchmark.Options = common.quick ? .quick : .init()
@@ -188,7 +194,17 @@ struct LatencyAuthPathCommand: ParsableCommand {
         options.collector = endpoints.first
         if let collector = options.collector { options.transport = collector.transport }
         options.program = common.collectorProgram
-        guard source == "synthetic" else { throw ValidationError("--source \(source) is not available; only synthetic") }
+        switch source {
+        case "synthetic":
+            guard watch == nil, opens == nil else { throw ValidationError("--watch and --opens go with --source fanotify") }
+        case "fanotify":
+            guard let watch else { throw ValidationError("--source fanotify needs --watch DIR") }
+            options.watch = watch
+            if let opens { options.opens = opens }
+            guard options.opens > 0 else { throw ValidationError("--opens must be positive") }
+        default:
+            throw ValidationError("unknown --source '\(source)' (synthetic, fanotify)")
+        }
         guard options.requests > 0, options.rate > 0 else { throw ValidationError("--requests and --rate must be positive") }
         try common.emit(try AuthPathBenchmark.run(options, executables: common.executables(), progress: common.progress("authpath")))
     }

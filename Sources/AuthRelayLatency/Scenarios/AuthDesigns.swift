@@ -18,11 +18,14 @@ protocol DecisionMaker: AnyObject {
     func handle(_ request: AuthRequest) -> UInt64
     /// Stops and counts events the collector acknowledged (delivered) and those it never will (dropped).
     func finish(drainTimeout: Duration) -> (delivered: UInt64, dropped: UInt64)
+    /// The AuthPipeline a FanotifySource answers real opens through with this design (`--source fanotify`).
+    func answeringPipeline(budget: Duration) -> AuthPipeline
 }
 
 /// `none` and `queued`: AuthRelay's own AuthPipeline, without or with an EventSender.
 final class PipelineDecisions: DecisionMaker {
-    private let pipeline: AuthPipeline
+    /// Also what `--source fanotify` hands to the FanotifySource.
+    let pipeline: AuthPipeline
     private let sender: EventSender?
     private var warmUpEvents: UInt64 = 0
 
@@ -51,6 +54,8 @@ final class PipelineDecisions: DecisionMaker {
         pipeline.handle(request) { _ in }.decisionNanoseconds
     }
 
+    func answeringPipeline(budget: Duration) -> AuthPipeline { pipeline }
+
     func finish(drainTimeout: Duration) -> (delivered: UInt64, dropped: UInt64) {
         guard let sender else { return (0, 0) }
         let report = sender.close(drainTimeout: drainTimeout)
@@ -69,7 +74,10 @@ final class PipelineDecisions: DecisionMaker {
 
 /// The naive agent: the event goes to the collector with a synchronous version 1
 /// REPORT_EVENT inside the decision, and the kernel gets its answer only after it.
-final class NaiveDecisions: DecisionMaker {
+///
+/// `@unchecked Sendable`: used by one thread at a time, the benchmark's, or with
+/// `--source fanotify` the answering thread, which is joined before `finish`.
+final class NaiveDecisions: DecisionMaker, @unchecked Sendable {
     private let policy: Policy
     private let client: CollectorClient
     private var sequence: UInt64 = 0
@@ -89,6 +97,14 @@ final class NaiveDecisions: DecisionMaker {
 
     func handle(_ request: AuthRequest) -> UInt64 {
         let verdict = policy.decide(executable: request.executablePath, target: request.targetPath)
+        report(request, verdict: verdict)
+        // Only now does the kernel get its answer.
+        let answered = Timestamps.monotonic()
+        return answered > request.arrivalNanoseconds ? answered - request.arrivalNanoseconds : 0
+    }
+
+    /// The synchronous REPORT_EVENT for one decided request.
+    func report(_ request: AuthRequest, verdict: Event.Verdict) {
         sequence += 1
         let event = Event(
             sequence: sequence, timestampNanoseconds: Timestamps.realtime(), kind: request.kind, verdict: verdict,
@@ -99,9 +115,14 @@ final class NaiveDecisions: DecisionMaker {
         } else {
             failed += 1
         }
-        // Only now does the kernel get its answer.
-        let answered = Timestamps.monotonic()
-        return answered > request.arrivalNanoseconds ? answered - request.arrivalNanoseconds : 0
+    }
+
+    /// An AuthPipeline (no sender) that makes the REPORT_EVENT before it answers: the naive agent on real opens.
+    func answeringPipeline(budget: Duration) -> AuthPipeline {
+        var configuration = AuthPipeline.Configuration()
+        configuration.budget = budget
+        configuration.beforeAnswer = { request, verdict in self.report(request, verdict: verdict) }
+        return AuthPipeline(policy: policy, sender: nil, configuration: configuration)
     }
 
     func finish(drainTimeout: Duration) -> (delivered: UInt64, dropped: UInt64) {

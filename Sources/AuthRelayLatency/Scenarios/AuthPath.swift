@@ -37,6 +37,13 @@ public enum AuthPathBenchmark {
         public var collector: RPCEndpoint?
         /// The collector to start; nil: `CollectorProgram.standard(in:)`.
         public var program: CollectorProgram?
+        /// `--source fanotify --watch DIR`: real opens of files in this directory
+        /// instead of synthetic requests (see AuthPathFanotify.swift); nil: synthetic.
+        public var watch: String?
+        /// With `watch`: opens per scenario, at most.
+        public var opens = 200
+        /// With `watch`: naive opens in the stopped condition, each waiting out its timeout.
+        public var naiveStoppedOpens = 5
         public var quick = false
 
         public init() {}
@@ -47,6 +54,8 @@ public enum AuthPathBenchmark {
             options.naiveLimit = 24
             options.maxSeconds = 2.5
             options.drainTimeout = .seconds(3)
+            options.opens = 100
+            options.naiveStoppedOpens = 3
             options.quick = true
             return options
         }
@@ -55,6 +64,8 @@ public enum AuthPathBenchmark {
     public static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
         var report = LatencyReport(subcommand: "authpath", quick: options.quick)
         report.budgetMicroseconds = Double(options.budget.nanoseconds) / 1000
+        let opens = try options.watch.map { directory throws(LatencyError) in try FanotifyOpens(directory: directory, count: options.opens) }
+        defer { opens?.remove() }
         let setup = try CollectorSetup(options, executables: executables)
         defer { setup.stop() }
         let label = TransportsBenchmark.label(options.transport)
@@ -66,13 +77,21 @@ public enum AuthPathBenchmark {
             }
             for design in options.designs {
                 progress.update("\(design.rawValue) / \(condition.rawValue)")
-                var result = try runOne(design, condition, endpoint, options, setup, progress)
+                var result = if let opens {
+                    try runFanotify(design, condition, endpoint, options, setup, opens, progress)
+                } else {
+                    try runOne(design, condition, endpoint, options, setup, progress)
+                }
                 result.transport = design == .noTelemetry ? "none" : label
                 report.results.append(result)
             }
             setup.finish(condition)
         }
         report.notes = setup.notes + report.notes
+        if let opens {
+            report.notes += fanotifyNotes(options, opens: opens, transport: label)
+            return report
+        }
         report.notes.append("\(options.requests) requests per scenario at \(fixed(options.rate, 0))/s over \(label); budget \(options.budget.shortDescription); over_budget counts decisions slower than it")
         report.notes.append("naive: one version 1 REPORT_EVENT per decision with a \(options.naiveTimeout.shortDescription) timeout; in slow and stopped at most \(options.naiveLimit) requests, and no scenario starts requests after \(fixed(options.maxSeconds, 1)) s")
         report.notes.append("stopped: the collector is SIGSTOPped while the requests arrive, then resumed before the queued sender's \(options.drainTimeout.shortDescription) drain; delivered = acknowledged by the collector, dropped = never acknowledged")
@@ -81,24 +100,7 @@ public enum AuthPathBenchmark {
 
     private static func runOne(_ design: AuthDesign, _ condition: CollectorCondition, _ endpoint: RPCEndpoint,
                                _ options: Options, _ setup: CollectorSetup, _ progress: Progress) throws(LatencyError) -> ScenarioResult {
-        let maker: DecisionMaker
-        switch design {
-        case .noTelemetry:
-            maker = PipelineDecisions(policy: SyntheticRequests.policy, budget: options.budget, sender: nil)
-        case .queued:
-            let pipeline = PipelineDecisions(policy: SyntheticRequests.policy, budget: options.budget,
-                                             sender: PipelineDecisions.sender(endpoint: endpoint))
-            if condition != .absent && !pipeline.warmUp(timeout: .seconds(5)) {
-                throw LatencyError("the queued sender could not deliver a first event to \(endpoint) (\(condition.rawValue) collector)")
-            }
-            maker = pipeline
-        case .naive:
-            let naive = NaiveDecisions(policy: SyntheticRequests.policy, endpoint: endpoint, timeout: options.naiveTimeout)
-            if condition != .absent && !naive.warmUp() {
-                throw LatencyError("the naive client could not report a first event to \(endpoint) (\(condition.rawValue) collector)")
-            }
-            maker = naive
-        }
+        let maker = try decisions(design, condition, endpoint, options)
         let limit = design == .naive && (condition == .slow || condition == .stopped) ? min(options.naiveLimit, options.requests) : options.requests
 
         if condition == .stopped { setup.pauseCollector() }
@@ -130,6 +132,30 @@ public enum AuthPathBenchmark {
             result.notes.append("bounded: \(latency.count) of \(options.requests) requests (\(why))")
         }
         return result
+    }
+
+    /// The design, warmed up (connected to the collector, as a running agent is) unless the collector is absent.
+    static func decisions(_ design: AuthDesign, _ condition: CollectorCondition, _ endpoint: RPCEndpoint,
+                          _ options: Options) throws(LatencyError) -> DecisionMaker {
+        let maker: DecisionMaker
+        switch design {
+        case .noTelemetry:
+            maker = PipelineDecisions(policy: SyntheticRequests.policy, budget: options.budget, sender: nil)
+        case .queued:
+            let pipeline = PipelineDecisions(policy: SyntheticRequests.policy, budget: options.budget,
+                                             sender: PipelineDecisions.sender(endpoint: endpoint))
+            if condition != .absent && !pipeline.warmUp(timeout: .seconds(5)) {
+                throw LatencyError("the queued sender could not deliver a first event to \(endpoint) (\(condition.rawValue) collector)")
+            }
+            maker = pipeline
+        case .naive:
+            let naive = NaiveDecisions(policy: SyntheticRequests.policy, endpoint: endpoint, timeout: options.naiveTimeout)
+            if condition != .absent && !naive.warmUp() {
+                throw LatencyError("the naive client could not report a first event to \(endpoint) (\(condition.rawValue) collector)")
+            }
+            maker = naive
+        }
+        return maker
     }
 }
 
