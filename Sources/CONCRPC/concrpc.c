@@ -30,10 +30,6 @@ void CONCRPC_clnt_geterr(CLIENT *client, struct rpc_err *error) {
     clnt_geterr(client, error);
 }
 
-bool_t CONCRPC_clnt_freeres(CLIENT *client, CONCRPC_xdrproc decode, void *result) {
-    return clnt_freeres(client, (xdrproc_t)decode, result);
-}
-
 void CONCRPC_xdr_free(CONCRPC_xdrproc routine, void *object) {
     xdr_free((xdrproc_t)routine, object);
 }
@@ -63,30 +59,6 @@ bool_t CONCRPC_xdr_decode(CONCRPC_xdrproc routine, void *object, const void *buf
 
 unsigned long CONCRPC_xdr_sizeof(CONCRPC_xdrproc routine, void *object) {
     return xdr_sizeof((xdrproc_t)routine, object);
-}
-
-bool_t CONCRPC_svc_getargs(SVCXPRT *transport, CONCRPC_xdrproc decode, void *argument) {
-    return svc_getargs(transport, (xdrproc_t)decode, argument);
-}
-
-bool_t CONCRPC_svc_freeargs(SVCXPRT *transport, CONCRPC_xdrproc decode, void *argument) {
-    return svc_freeargs(transport, (xdrproc_t)decode, argument);
-}
-
-bool_t CONCRPC_svc_sendreply(SVCXPRT *transport, CONCRPC_xdrproc encode, void *result) {
-    return svc_sendreply(transport, (xdrproc_t)encode, result);
-}
-
-void CONCRPC_svc_destroy(SVCXPRT *transport) {
-    SVC_DESTROY(transport);
-}
-
-struct pollfd *CONCRPC_svc_pollfd(void) {
-    return svc_pollfd;
-}
-
-int CONCRPC_svc_max_pollfd(void) {
-    return svc_max_pollfd;
 }
 
 int CONCRPC_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid) {

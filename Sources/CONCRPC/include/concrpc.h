@@ -1,7 +1,7 @@
 // CONCRPC: the seam between Swift and libtirpc.
 //
 // Swift cannot call C macros or variadic function pointers. libtirpc's client
-// and server API is largely macros (clnt_call, clnt_destroy, svc_getargs, ...)
+// API is largely macros (clnt_call, clnt_destroy, clnt_control, ...)
 // and its xdrproc_t is declared variadic. Each function here exists only to
 // make one of those callable; it adds no behaviour of its own.
 #ifndef CONCRPC_H
@@ -42,8 +42,6 @@ bool_t CONCRPC_clnt_control(CLIENT *client, unsigned int request, void *info);
 // CLNT_GETERR is a macro; this returns the last call's error details.
 void CONCRPC_clnt_geterr(CLIENT *client, struct rpc_err *error);
 
-// clnt_freeres is a macro over an xdrproc_t.
-bool_t CONCRPC_clnt_freeres(CLIENT *client, CONCRPC_xdrproc decode, void *result);
 
 // xdr_free takes a variadic xdrproc_t.
 void CONCRPC_xdr_free(CONCRPC_xdrproc routine, void *object);
@@ -59,15 +57,7 @@ bool_t CONCRPC_xdr_decode(CONCRPC_xdrproc routine, void *object, const void *buf
 // xdr_sizeof takes a variadic xdrproc_t.
 unsigned long CONCRPC_xdr_sizeof(CONCRPC_xdrproc routine, void *object);
 
-// svc_getargs, svc_freeargs and SVC_DESTROY are macros; svc_sendreply takes a variadic xdrproc_t.
-bool_t CONCRPC_svc_getargs(SVCXPRT *transport, CONCRPC_xdrproc decode, void *argument);
-bool_t CONCRPC_svc_freeargs(SVCXPRT *transport, CONCRPC_xdrproc decode, void *argument);
-bool_t CONCRPC_svc_sendreply(SVCXPRT *transport, CONCRPC_xdrproc encode, void *result);
-void CONCRPC_svc_destroy(SVCXPRT *transport);
 
-// svc_pollfd and svc_max_pollfd are globals behind macros in svc.h.
-struct pollfd *CONCRPC_svc_pollfd(void);
-int CONCRPC_svc_max_pollfd(void);
 
 // struct ucred and SO_PEERCRED's result need _GNU_SOURCE, which Swift's Glibc
 // module is built without. Fills the peer's pid, uid and gid of an AF_LOCAL
