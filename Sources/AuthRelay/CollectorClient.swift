@@ -112,7 +112,13 @@ public final class CollectorClient {
 
     /// Version 2: reports a batch. Checked against every bound before sending.
     public func report(_ batch: EventBatch, timeout: Duration? = nil) throws(CollectorError) -> BatchAck {
-        try valid { () throws(EventError) in try batch.validate() }
+        try report(batch, eventFieldsChecked: false, timeout: timeout)
+    }
+
+    /// `eventFieldsChecked`: the caller already brought every event within bounds
+    /// (the sender does, once per event), so only the header and numbering are checked here.
+    package func report(_ batch: EventBatch, eventFieldsChecked: Bool, timeout: Duration?) throws(CollectorError) -> BatchAck {
+        try valid { () throws(EventError) in try batch.validate(eventFields: !eventFieldsChecked) }
         return try rpc { () throws(RPCError) in
             try arena.withWire(batch) { (wire) throws(RPCError) -> BatchAck in
                 try v2.call(AuthRelayProtocol.reportBatchV2, &wire.pointee, encode: AuthRelayProtocol.eventBatch,
@@ -125,7 +131,12 @@ public final class CollectorClient {
 
     /// Version 1: reports one event. Checked against every bound before sending.
     public func report(_ event: Event, timeout: Duration? = nil) throws(CollectorError) -> Ack {
-        try valid { () throws(EventError) in try event.validate() }
+        try report(event, fieldsChecked: false, timeout: timeout)
+    }
+
+    /// `fieldsChecked`: the caller already brought the event within bounds.
+    package func report(_ event: Event, fieldsChecked: Bool, timeout: Duration?) throws(CollectorError) -> Ack {
+        if !fieldsChecked { try valid { () throws(EventError) in try event.validate() } }
         return try rpc { () throws(RPCError) in
             try arena.withWire(event) { (wire) throws(RPCError) -> Ack in
                 try v1.call(AuthRelayProtocol.reportEventV1, &wire.pointee, encode: AuthRelayProtocol.event,

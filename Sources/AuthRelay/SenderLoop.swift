@@ -127,7 +127,7 @@ final class SenderLoop: @unchecked Sendable {
 
     /// Cuts fields to the protocol's bounds so an odd event is still delivered.
     private func sanitize(_ event: inout Event) {
-        guard (try? event.validate()) == nil else { return }
+        if (try? event.validate()) != nil { return }  // within every bound: the common case
         core.counters.sanitized.add(1, ordering: .relaxed)
         event.executablePath = Self.bounded(event.executablePath, Event.maxPathBytes)
         event.targetPath = Self.bounded(event.targetPath, Event.maxPathBytes)
@@ -162,7 +162,7 @@ final class SenderLoop: @unchecked Sendable {
             if version == .v2 {
                 let batch = readyForVersion2(batch)
                 core.counters.sent.add(UInt64(batch.events.count), ordering: .relaxed)
-                let ack = try client.report(batch, timeout: timeout)
+                let ack = try client.report(batch, eventFieldsChecked: true, timeout: timeout)
                 let done = accept(ack.status, events: batch.events.count)
                 if done && ack.status == .ok { dropsReported += batch.header.dropped }
                 return done
@@ -170,7 +170,7 @@ final class SenderLoop: @unchecked Sendable {
             // Version 1: one call per event; a retry resumes after the last answered one.
             while pendingAcknowledged < batch.events.count {
                 core.counters.sent.add(1, ordering: .relaxed)
-                let ack = try client.report(batch.events[pendingAcknowledged], timeout: timeout)
+                let ack = try client.report(batch.events[pendingAcknowledged], fieldsChecked: true, timeout: timeout)
                 if ack.status == .sinkError {
                     core.setLastError("collector could not store event \(ack.sequence) (sink error); retrying")
                     return false

@@ -13,6 +13,7 @@ public enum AuthRelayProtocol {
 
     package static let event = XDRRoutine(CAuthRelayRPC_xdr_ar_event)
     package static let ack = XDRRoutine(CAuthRelayRPC_xdr_ar_ack)
+    package static let batchHeader = XDRRoutine(CAuthRelayRPC_xdr_ar_batch_header)
     package static let eventBatch = XDRRoutine(CAuthRelayRPC_xdr_ar_event_batch)
     package static let batchAck = XDRRoutine(CAuthRelayRPC_xdr_ar_batch_ack)
     package static let stats = XDRRoutine(CAuthRelayRPC_xdr_ar_stats)

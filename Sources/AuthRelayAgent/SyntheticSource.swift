@@ -47,6 +47,10 @@ public final class SyntheticSource: AuthSource {
         let end = configuration.duration.map { start + UInt64(max(0, $0.nanoseconds)) }
         let parent = getpid()
         let executables = configuration.executables.isEmpty ? ["/usr/bin/synthetic"] : configuration.executables
+        // Target paths built once, not a string per request on the answering thread.
+        let fileCount = max(configuration.fileCount, 1)
+        let allowedTargets = (0..<fileCount).map { "\(configuration.allowedPrefix)/file-\($0)" }
+        let deniedTargets = (0..<fileCount).map { "\(configuration.deniedPrefix)/file-\($0)" }
         var made: UInt64 = 0
         var denyShare = 0.0
         var execShare = 0.0
@@ -63,12 +67,11 @@ public final class SyntheticSource: AuthSource {
                 if denied { denyShare -= 1 }
                 let exec = execShare >= 1
                 if exec { execShare -= 1 }
-                let index = Int(made % UInt64(max(configuration.fileCount, 1)))
-                let prefix = denied ? configuration.deniedPrefix : configuration.allowedPrefix
+                let index = Int(made % UInt64(fileCount))
                 let request = AuthRequest(
                     kind: exec ? .exec : .open, pid: 100_000 + Int32(index % 64), ppid: parent, uid: 1000, gid: 1000,
                     executablePath: executables[index % executables.count],
-                    targetPath: "\(prefix)/file-\(index)")
+                    targetPath: denied ? deniedTargets[index] : allowedTargets[index])
                 stats.record(pipeline.handle(request) { _ in })  // nothing to answer
                 made += 1
             }

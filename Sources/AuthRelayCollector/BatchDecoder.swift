@@ -23,9 +23,7 @@ final class BatchDecoder: RPCIncrementalDecoder {
     /// The largest encodings: past them, a piece that does not decode never will.
     private static let maxHeaderBytes = 2 * (4 + Int(AR_ID_MAX)) + 16
     private static let maxEventBytes = 64 + 2 * Int(AR_PATH_MAX) + Int(AR_DIGEST_MAX)
-    private static let header = XDRRoutine(unsafeBitCast(
-        xdr_ar_batch_header as @convention(c) (UnsafeMutablePointer<XDR>?, UnsafeMutablePointer<ar_batch_header>?) -> bool_t,
-        to: (@convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Int32).self))
+    private static let header = AuthRelayProtocol.batchHeader
 
     init() {
         batch.initialize(to: ar_event_batch())

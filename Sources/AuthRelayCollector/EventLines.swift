@@ -23,11 +23,13 @@ enum LossRecord: Equatable {
 /// The JSON Lines format (Docs/Protocol.md, "JSON Lines output"). Field names
 /// are stable: new fields may be added, none is renamed or removed.
 enum EventLines {
-    /// Appends one "event" line per event, all sharing `context`.
-    static func appendEvents(_ events: UnsafeBufferPointer<ar_event>, context: ReportContext, to buffer: JSONLineBuffer) {
+    /// Appends one "event" line per event, all sharing `context`. `shared` is scratch
+    /// space the caller keeps (not `buffer`: copying from a buffer that grows would move its bytes).
+    static func appendEvents(_ events: UnsafeBufferPointer<ar_event>, context: ReportContext, to buffer: JSONLineBuffer,
+                             shared: JSONLineBuffer) {
         guard !events.isEmpty else { return }
         // The fields every line shares are formatted once and copied per event.
-        let shared = JSONLineBuffer(capacity: 512)
+        shared.removeAll()
         if context.agentID != nil {
             shared.append("{\"type\":\"event\",\"source\":\"batch\",\"agent_id\":")
             shared.appendQuoted(cString: context.agentID)

@@ -24,9 +24,6 @@ final class JSONLineBuffer {
 
     func removeAll() { count = 0 }
 
-    /// Drops everything after the first `length` bytes (a line that is not wanted after all).
-    func truncate(to length: Int) { count = min(count, length) }
-
     @inline(__always)
     private func reserve(_ extra: Int) {
         if count + extra > capacity { grow(to: count + extra) }

@@ -36,6 +36,8 @@ final class JSONLinesSink: EventSink {
     private var nextRotation = 1
     private var unsyncedLegacyEvents = false
     private let buffer = JSONLineBuffer()
+    /// The fields all lines of a report share, formatted once per report.
+    private let sharedFields = JSONLineBuffer(capacity: 512)
     private let logger: Logger
     /// Runs after each rotation, when the new file is empty (the collector checkpoints there).
     var onRotate: (() -> Void)?
@@ -63,13 +65,13 @@ final class JSONLinesSink: EventSink {
         for loss in losses {
             EventLines.appendLoss(loss, context: context, to: buffer)
         }
-        EventLines.appendEvents(events, context: context, to: buffer)
+        EventLines.appendEvents(events, context: context, to: buffer, shared: sharedFields)
         try commit(durable: policy != .never)
     }
 
     func writeLegacy(_ event: UnsafePointer<ar_event>, context: ReportContext) throws(SinkError) {
         buffer.removeAll()
-        EventLines.appendEvents(UnsafeBufferPointer(start: event, count: 1), context: context, to: buffer)
+        EventLines.appendEvents(UnsafeBufferPointer(start: event, count: 1), context: context, to: buffer, shared: sharedFields)
         try commit(durable: policy == .always)
         if policy == .batch { unsyncedLegacyEvents = true }
     }

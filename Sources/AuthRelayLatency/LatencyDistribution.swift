@@ -22,6 +22,11 @@ public struct LatencyDistribution: Sendable {
         histogram.add(other.histogram)
     }
 
+    /// Merges a histogram recorded elsewhere (the agent's decision stats) with the same layout.
+    public mutating func add(_ other: Histogram<UInt64>) {
+        histogram.add(other)
+    }
+
     /// The value at `percentile` (0...100), in microseconds. 100 is the exact maximum.
     public func microseconds(atPercentile percentile: Double) -> Double {
         Double(histogram.valueAtPercentile(percentile)) / 1000

@@ -50,11 +50,8 @@ long CONCRPC_xdr_encode(CONCRPC_xdrproc routine, void *object, void *buffer, uns
 }
 
 bool_t CONCRPC_xdr_decode(CONCRPC_xdrproc routine, void *object, const void *buffer, unsigned int length) {
-    XDR xdrs;
-    xdrmem_create(&xdrs, (char *)buffer, length, XDR_DECODE);
-    bool_t ok = routine(&xdrs, object);
-    xdr_destroy(&xdrs);
-    return ok;
+    unsigned int used;
+    return CONCRPC_xdr_decode_prefix(routine, object, buffer, length, &used);
 }
 
 unsigned long CONCRPC_xdr_sizeof(CONCRPC_xdrproc routine, void *object) {

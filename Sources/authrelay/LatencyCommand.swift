@@ -27,20 +27,13 @@ struct LatencyCommonOptions: ParsableArguments {
     var svg: String?
 
     @Option(help: ArgumentHelp("Use this collector instead of starting one: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID (repeatable).", valueName: "endpoint"))
-    var collector: [String] = []
+    var collector: [RPCEndpoint] = []
 
     @Option(help: "The collector program to start next to this binary: authrelayd (the default when built) or legacy-collector.")
     var collectorProgram: CollectorProgram?
 
     @Flag(help: "No progress lines on stderr.")
     var noProgress = false
-
-    func endpoints() throws -> [RPCEndpoint] {
-        try collector.map { text in
-            guard let endpoint = RPCEndpoint(parsing: text) else { throw ValidationError("cannot read collector address '\(text)'") }
-            return endpoint
-        }
-    }
 
     func executables() throws -> Executables {
         do {
@@ -83,7 +76,7 @@ struct LatencyTransportsCommand: ParsableCommand {
         if let count { options.count = count }
         if let rounds { options.rounds = rounds }
         options.transports = try parseTransports(transports)
-        options.collectors = try common.endpoints()
+        options.collectors = common.collector
         options.program = common.collectorProgram
         guard options.count > 0, options.rounds > 0 else { throw ValidationError("--count and --rounds must be positive") }
         try common.emit(try TransportsBenchmark.run(options, executables: common.executables(), progress: common.progress("transports")))
@@ -122,7 +115,7 @@ struct LatencyBatchingCommand: ParsableCommand {
         }
         options.transports = try parseTransports(transports)
         options.flushEvery = flushEvery
-        options.collectors = try common.endpoints()
+        options.collectors = common.collector
         options.program = common.collectorProgram
         guard options.events > 0, options.rounds > 0 else { throw ValidationError("--events and --rounds must be positive") }
         try common.emit(try BatchingBenchmark.run(options, executables: common.executables(), progress: common.progress("batching")))
@@ -189,7 +182,7 @@ struct LatencyAuthPathCommand: ParsableCommand {
             }
             return condition
         }
-        let endpoints = try common.endpoints()
+        let endpoints = common.collector
         guard endpoints.count <= 1 else { throw ValidationError("authpath takes one --collector") }
         options.collector = endpoints.first
         if let collector = options.collector { options.transport = collector.transport }
@@ -263,7 +256,7 @@ struct LatencySenderCommand: ParsableCommand {
             return condition
         }
         options.transports = try parseTransports(transports)
-        options.collectors = try common.endpoints()
+        options.collectors = common.collector
         options.program = common.collectorProgram
         guard options.submits > 0, options.rate > 0, options.events > 0, options.seconds > 0, options.rounds > 0,
               options.submitRounds > 0 else {

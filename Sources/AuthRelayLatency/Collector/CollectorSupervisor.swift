@@ -33,6 +33,22 @@ public final class CollectorSupervisor {
 
     deinit { stop() }
 
+    /// A collector started for a run on `transports` (nil: `existing` are used
+    /// instead), the endpoints to measure, and what the report says about them.
+    static func startOrUse(
+        _ existing: [RPCEndpoint], program: CollectorProgram?, transports: [RPCTransport], executables: Executables
+    ) throws(LatencyError) -> (supervisor: CollectorSupervisor?, endpoints: [RPCEndpoint], note: String) {
+        guard existing.isEmpty else {
+            return (nil, existing, "collector: the existing one(s) at \(existing.map(\.description).joined(separator: ", "))")
+        }
+        let program = program ?? .standard(in: executables)
+        let supervisor = try CollectorSupervisor(program: program, executables: executables, transports: transports)
+        try supervisor.start()
+        var endpoints: [RPCEndpoint] = []
+        for transport in transports { endpoints.append(try supervisor.endpoint(transport)) }
+        return (supervisor, endpoints, "collector: \(program.rawValue) started for this run on loopback, no rpcbind")
+    }
+
     public var pid: pid_t? { process?.pid }
     public var temporaryDirectory: String { directory.path }
 

@@ -41,7 +41,7 @@ extension AuthPathBenchmark {
         progress.update("\(design.rawValue) / \(condition.rawValue): \(limit) opens")
         let started = Timestamps.monotonic()
         let outcome = opens.open(limit, boundSeconds: childBound)
-        let seconds = Double(Timestamps.monotonic() - started) / 1e9
+        let seconds = Time.seconds(since: started)
         stop.signal()
         answering.join()
         source.close()  // the kernel allows whatever was still pending
@@ -50,9 +50,7 @@ extension AuthPathBenchmark {
         let (delivered, dropped) = maker.finish(drainTimeout: design == .queued ? drain : .zero)
 
         var latency = LatencyDistribution()
-        for bucket in stats.latency.recordedValues() {
-            for _ in 0..<bucket.count { latency.record(nanoseconds: bucket.value) }
-        }
+        latency.add(stats.latency)
         var result = ScenarioResult(name: "\(design.rawValue)-\(condition.rawValue)", transport: "", rateUnit: "decisions/s",
                                     latency: latency, seconds: seconds)
         result.authPath = AuthPathOutcome(design: design.rawValue, condition: condition.rawValue, requested: UInt64(opens.count),
@@ -63,8 +61,8 @@ extension AuthPathBenchmark {
             break
         case .killed:
             result.notes.append("the opening child was killed after \(fixed(childBound, 1)) s")
-        case .spawnFailed(let code):
-            throw LatencyError("--source fanotify: cannot start /bin/sh to make the opens: \(String(cString: strerror(code)))")
+        case .spawnFailed(let reason):
+            throw LatencyError("--source fanotify: cannot start /bin/sh to make the opens: \(reason)")
         }
         if limit < opens.count { result.notes.append("bounded: \(limit) of \(opens.count) opens (naive limit in this condition)") }
         if stats.decisions != UInt64(limit) {
@@ -94,7 +92,7 @@ final class FanotifyOpens {
     enum Outcome {
         case finished
         case killed
-        case spawnFailed(Int32)
+        case spawnFailed(String)
     }
 
     /// Checks that this process may use permission events on `directory`
@@ -140,31 +138,18 @@ final class FanotifyOpens {
     /// Starts a child /bin/sh that opens `opens` files in turn (`true < FILE`)
     /// and waits for it; kills it (by its pid) if it runs past `boundSeconds`.
     func open(_ opens: Int, boundSeconds: Double) -> Outcome {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for descriptor in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] {
-            posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == STDIN_FILENO ? O_RDONLY : O_WRONLY, 0)
-        }
         let targets = (0..<opens).map { files[$0 % files.count] }
-        let arguments = ["/bin/sh", "-c", "for f in \"$@\"; do true < \"$f\"; done", "sh"] + targets
-        var cArguments = arguments.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var pid = pid_t()
-        let status = posix_spawn(&pid, arguments[0], &actions, nil, &cArguments, environ)
-        guard status == 0 else { return .spawnFailed(status) }
-        let deadline = Timestamps.monotonic() + UInt64(boundSeconds * 1e9)
-        var exitStatus: Int32 = 0
-        while true {
-            let waited = waitpid(pid, &exitStatus, WNOHANG)
-            if waited == pid || (waited < 0 && errno != EINTR) { return .finished }
-            if Timestamps.monotonic() >= deadline {
-                kill(pid, SIGKILL)
-                while waitpid(pid, &exitStatus, 0) < 0 && errno == EINTR {}
-                return .killed
-            }
-            Time.sleep(nanoseconds: 2_000_000)
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(discardingOutputOf: "/bin/sh",
+                                     arguments: ["-c", "for f in \"$@\"; do true < \"$f\"; done", "sh"] + targets)
+        } catch {
+            return .spawnFailed(error.description)
         }
+        guard child.wait(timeout: .nanoseconds(Int64(boundSeconds * 1e9))) == nil else { return .finished }
+        child.signal(SIGKILL)
+        child.stop()
+        return .killed
     }
 
     func remove() {

@@ -13,13 +13,13 @@ final class EchoServer: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     /// The connection being served, so stop() can end it even while a client holds it open.
     private let serving = Atomic<Int32>(-1)
-    private var thread: WorkerThread?
+    private var thread: NamedThread?
 
     /// Listens on `unixPath`, or on TCP loopback when nil.
     init(unixPath: String?, payloadSize: Int) throws(LatencyError) {
         (listener, address) = try Sockets.listen(unixPath: unixPath)
         self.payloadSize = payloadSize
-        thread = WorkerThread { [self] in serve() }
+        thread = NamedThread(name: "latency-echo") { [self] in serve() }
     }
 
     /// Ends the echo thread, and the connection it serves.

@@ -42,7 +42,7 @@ struct SubmitCostRun {
         let threads = slots.enumerated().map { index, slot in
             let body = ProducerBody(submits: submits, perTick: perTick, start: start, events: events,
                                     offset: index * events.count / producers)
-            return WorkerThread { body.run(sender, into: slot) }
+            return NamedThread(name: "latency-producer") { body.run(sender, into: slot) }
         }
         threads.forEach { $0.join() }
         var outcome = Outcome()

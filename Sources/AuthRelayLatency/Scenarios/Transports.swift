@@ -38,18 +38,10 @@ public enum TransportsBenchmark {
         var collector: CollectorSupervisor?
         defer { collector?.stop() }
 
-        var endpoints: [RPCEndpoint] = []
-        if options.collectors.isEmpty {
-            let program = options.program ?? .standard(in: executables)
-            let supervisor = try CollectorSupervisor(program: program, executables: executables, transports: options.transports)
-            collector = supervisor
-            try supervisor.start()
-            for transport in options.transports { endpoints.append(try supervisor.endpoint(transport)) }
-            report.notes.append("collector: \(program.rawValue) started for this run on loopback, no rpcbind")
-        } else {
-            endpoints = options.collectors
-            report.notes.append("collector: the existing one(s) at \(endpoints.map(\.description).joined(separator: ", "))")
-        }
+        let (started, endpoints, note) = try CollectorSupervisor.startOrUse(
+            options.collectors, program: options.program, transports: options.transports, executables: executables)
+        collector = started
+        report.notes.append(note)
 
         var scenarios: [InterleavedScenario] = []
         var cleanups: [() -> Void] = []

@@ -2,22 +2,32 @@ import AuthRelay
 import Glibc
 
 /// A child program started by path with posix_spawn, its stdout and stderr in
-/// files, stopped by its own pid (never by name), every wait bounded in time.
-final class ChildProcess {
+/// files (or discarded), stopped by its own pid (never by name), every wait bounded in time.
+package final class ChildProcess {
     let name: String
     let pid: pid_t
     let stdoutPath: String
     let stderrPath: String
     private var exitStatus: Int32?
 
-    /// Starts `executable` with `arguments`; stdin is /dev/null.
-    init(executable: String, arguments: [String], outputIn directory: TemporaryDirectory, tag: String) throws(LatencyError) {
+    /// Starts `executable` with `arguments`; stdin is /dev/null, stdout and stderr go to files in `directory`.
+    convenience init(executable: String, arguments: [String], outputIn directory: TemporaryDirectory, tag: String) throws(LatencyError) {
         guard Files.isExecutable(executable) else {
             throw LatencyError("\(executable) is not there or not executable (build it: swift build --product \(Self.baseName(executable)))")
         }
+        try self.init(executable: executable, arguments: arguments,
+                      stdoutPath: directory.file("\(tag).out"), stderrPath: directory.file("\(tag).err"))
+    }
+
+    /// Starts `executable` with `arguments`, everything it reads or writes on /dev/null.
+    package convenience init(discardingOutputOf executable: String, arguments: [String]) throws(LatencyError) {
+        try self.init(executable: executable, arguments: arguments, stdoutPath: "/dev/null", stderrPath: "/dev/null")
+    }
+
+    private init(executable: String, arguments: [String], stdoutPath: String, stderrPath: String) throws(LatencyError) {
         name = Self.baseName(executable)
-        stdoutPath = directory.file("\(tag).out")
-        stderrPath = directory.file("\(tag).err")
+        self.stdoutPath = stdoutPath
+        self.stderrPath = stderrPath
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -70,13 +80,13 @@ final class ChildProcess {
         return exitStatus
     }
 
-    func signal(_ signal: Int32) {
+    package func signal(_ signal: Int32) {
         if isRunning { kill(pid, signal) }
     }
 
     /// Waits up to `timeout` for the child to exit; its status, or nil when still running.
     @discardableResult
-    func wait(timeout: Duration) -> Int32? {
+    package func wait(timeout: Duration) -> Int32? {
         let deadline = Timestamps.monotonic() + UInt64(max(timeout.nanoseconds, 0))
         while isRunning {
             if Timestamps.monotonic() >= deadline { return nil }
@@ -87,7 +97,7 @@ final class ChildProcess {
 
     /// SIGCONT (a stopped child cannot act on SIGTERM), SIGTERM, then SIGKILL after `grace`.
     @discardableResult
-    func stop(grace: Duration = .seconds(3)) -> Int32? {
+    package func stop(grace: Duration = .seconds(3)) -> Int32? {
         guard isRunning else { return exitStatus }
         kill(pid, SIGCONT)
         kill(pid, SIGTERM)

@@ -9,6 +9,7 @@
 
 extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_event;
 extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_ack;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_batch_header;
 extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_event_batch;
 extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_batch_ack;
 extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_stats;
