@@ -114,8 +114,7 @@ public struct Event: Sendable, Equatable {
     /// Whether `text` has a NUL byte: memchr over the UTF-8 bytes in place when
     /// the string has them contiguous (native and small strings). The generic
     /// `utf8.contains(0)` steps a String index per byte; it was a quarter of the
-    /// sender thread's time in `authrelay latency sender` (the sender checks
-    /// every event, and CollectorClient checks the batch again).
+    /// sender thread's time in `authrelay latency sender`, which checks every event.
     static func containsNUL(_ text: String) -> Bool {
         text.utf8.withContiguousStorageIfAvailable { bytes in
             guard let start = bytes.baseAddress else { return false }
