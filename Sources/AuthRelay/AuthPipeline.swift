@@ -1,3 +1,6 @@
+import AuthRelayProtocol
+import SystemSupport
+
 /// One authorization question, as an auth source (fanotify, synthetic) asks it.
 public struct AuthRequest: Sendable, Equatable {
     public var kind: Event.Kind

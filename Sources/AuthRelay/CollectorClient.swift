@@ -1,3 +1,4 @@
+import AuthRelayProtocol
 import CAuthRelayRPC
 import ONCRPC
 
@@ -29,17 +30,6 @@ public enum CollectorError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
-/// The protocol versions this client speaks.
-public enum ProtocolVersion: UInt32, Sendable, Comparable, CustomStringConvertible {
-    /// One event per call; what a legacy C collector implements.
-    case v1 = 1
-    /// Batches with loss accounting, and GET_STATS.
-    case v2 = 2
-
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
-    public var description: String { "v\(rawValue)" }
-}
-
 /// A typed client for an AuthRelay collector (or a legacy C collector of the same `.x`).
 ///
 /// Not `Sendable`, like the `RPCClient`s inside it: one per thread.
@@ -53,7 +43,7 @@ public final class CollectorClient {
     public private(set) var version: ProtocolVersion?
 
     public init(
-        endpoint: RPCEndpoint, program: UInt32 = AuthRelayProtocol.program,
+        endpoint: RPCEndpoint, program: UInt32 = AuthRelayProgram.program,
         timeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(2)
     ) {
         self.endpoint = endpoint
@@ -121,8 +111,8 @@ public final class CollectorClient {
         try valid { () throws(EventError) in try batch.validate(eventFields: !eventFieldsChecked) }
         return try rpc { () throws(RPCError) in
             try arena.withWire(batch) { (wire) throws(RPCError) -> BatchAck in
-                try v2.call(AuthRelayProtocol.reportBatchV2, &wire.pointee, encode: AuthRelayProtocol.eventBatch,
-                            decode: AuthRelayProtocol.batchAck, as: ar_batch_ack.self, timeout: timeout) {
+                try v2.call(AuthRelayProgram.reportBatchV2, &wire.pointee, encode: AuthRelayProgram.eventBatch,
+                            decode: AuthRelayProgram.batchAck, as: ar_batch_ack.self, timeout: timeout) {
                     BatchAck(wire: $0.pointee)
                 }
             }
@@ -139,8 +129,8 @@ public final class CollectorClient {
         if !fieldsChecked { try valid { () throws(EventError) in try event.validate() } }
         return try rpc { () throws(RPCError) in
             try arena.withWire(event) { (wire) throws(RPCError) -> Ack in
-                try v1.call(AuthRelayProtocol.reportEventV1, &wire.pointee, encode: AuthRelayProtocol.event,
-                            decode: AuthRelayProtocol.ack, as: ar_ack.self, timeout: timeout) {
+                try v1.call(AuthRelayProgram.reportEventV1, &wire.pointee, encode: AuthRelayProgram.event,
+                            decode: AuthRelayProgram.ack, as: ar_ack.self, timeout: timeout) {
                     Ack(wire: $0.pointee)
                 }
             }
@@ -153,7 +143,7 @@ public final class CollectorClient {
         try valid { () throws(EventError) in try event.validate() }
         try rpc { () throws(RPCError) in
             try arena.withWire(event) { (wire) throws(RPCError) in
-                try v1.callOneWay(AuthRelayProtocol.reportEventV1, &wire.pointee, encode: AuthRelayProtocol.event)
+                try v1.callOneWay(AuthRelayProgram.reportEventV1, &wire.pointee, encode: AuthRelayProgram.event)
             }
         }
     }
@@ -167,7 +157,7 @@ public final class CollectorClient {
     public func stats(timeout: Duration? = nil) throws(CollectorError) -> CollectorStats {
         var nothing: Int32 = 0
         return try rpc { () throws(RPCError) in
-            try v2.call(AuthRelayProtocol.getStatsV2, &nothing, encode: .void, decode: AuthRelayProtocol.stats,
+            try v2.call(AuthRelayProgram.getStatsV2, &nothing, encode: .void, decode: AuthRelayProgram.stats,
                         as: ar_stats.self, timeout: timeout) { CollectorStats(wire: $0.pointee) }
         }
     }

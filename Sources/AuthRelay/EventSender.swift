@@ -1,7 +1,9 @@
+import AuthRelayProtocol
 import Glibc
 import Logging
 import ONCRPC
 import Synchronization
+import SystemSupport
 
 /// Ships events to a collector without ever making the caller wait.
 ///
@@ -25,7 +27,7 @@ public final class EventSender: Sendable {
 
     public struct Configuration: Sendable {
         public var endpoint: RPCEndpoint
-        public var program: UInt32 = AuthRelayProtocol.program
+        public var program: UInt32 = AuthRelayProgram.program
         /// Identifies the agent; the collector de-duplicates per (agent id, boot id).
         public var agentID: String
         /// Identifies this sender's run: sequence numbers restart at 1 with each.

@@ -1,3 +1,5 @@
+import AuthRelayProtocol
+
 /// An in-memory allow/deny policy: no I/O at decision time.
 ///
 /// Precedence, most specific first:

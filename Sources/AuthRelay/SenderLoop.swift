@@ -1,6 +1,8 @@
+import AuthRelayProtocol
 import Glibc
 import Logging
 import ONCRPC
+import SystemSupport
 
 /// The sender thread's work: batch, connect, negotiate, send, retry, account.
 /// Everything here runs on that one thread, so none of it needs a lock.

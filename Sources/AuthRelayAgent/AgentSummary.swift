@@ -1,4 +1,5 @@
 import AuthRelay
+import SystemSupport
 
 extension Agent {
     /// What an agent run did, for the summary printed at exit.

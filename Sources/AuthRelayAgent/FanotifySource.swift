@@ -1,6 +1,7 @@
 import AuthRelay
-import CAuthRelayLinux
-import Glibc
+import AuthRelayProtocol
+import Glibc  // errno constants
+import SystemSupport
 
 /// Permission events from the kernel: FAN_OPEN_PERM and FAN_OPEN_EXEC_PERM on
 /// the watched paths, each answered through the pipeline.
@@ -61,22 +62,20 @@ public final class FanotifySource: AuthSource {
     public func run(pipeline: AuthPipeline, stats: DecisionStats, stop: StopSignal) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readBufferBytes, alignment: 8)
         defer { buffer.deallocate() }
-        let ownPid = getpid()
-        var pollers = [
-            pollfd(fd: group.descriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: stop.descriptor, events: Int16(POLLIN), revents: 0),
-        ]
+        let ownPid = Processes.currentID
+        var pollSet = PollSet()
+        pollSet.add(group.descriptor, .readable)
+        pollSet.add(stop.descriptor, .readable)
         while true {
-            pollers[0].revents = 0
-            pollers[1].revents = 0
-            if poll(&pollers, 2, -1) < 0 {
-                if errno == EINTR { continue }
+            do {
+                _ = try pollSet.wait(timeout: nil)
+            } catch {
                 // Stop rather than spin; closing the group then allows what is pending.
-                problems.sourceStopped.note(errno: errno)
+                problems.sourceStopped.note(errno: error.errno)
                 break
             }
-            if pollers[1].revents != 0 { break }
-            if pollers[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+            if !pollSet.ready(1).isEmpty { break }
+            if !pollSet.ready(0).intersection(.failed).isEmpty {
                 problems.sourceStopped.note(errno: EBADF)
                 break
             }
@@ -90,69 +89,71 @@ public final class FanotifySource: AuthSource {
     /// (an event format it cannot read).
     private func readAndAnswer(into buffer: UnsafeMutableRawBufferPointer, pipeline: AuthPipeline,
                                stats: DecisionStats, ownPid: Int32) -> Bool {
-        var count = read(group.descriptor, buffer.baseAddress, buffer.count)
-        while count < 0 && errno == EINTR {
-            count = read(group.descriptor, buffer.baseAddress, buffer.count)
+        let count: Int
+        do {
+            // .wouldBlock: another wake-up found nothing.
+            guard case .done(let read) = try group.read(into: buffer) else { return true }
+            count = read
+        } catch {
+            // Counted (the kernel denies an event it could not give a descriptor for); the next read may succeed.
+            problems.readFailed.note(errno: error.errno)
+            return true
         }
-        let readErrno = errno
         let arrival = Timestamps.monotonic()  // the budget runs from here
-        if count < 0 {
-            // EAGAIN: another wake-up found nothing. Else count it (the kernel
-            // denies an event it could not give a descriptor for).
-            if readErrno != EAGAIN && readErrno != EWOULDBLOCK { problems.readFailed.note(errno: readErrno) }
-            return true  // the next read may succeed
-        }
+        let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
         var offset = 0
-        var event = CAuthRelayLinux_fanotify_event()
         while true {
-            let decoded = CAuthRelayLinux_fanotify_next_event(buffer.baseAddress, count, &offset, &event)
-            if decoded == 0 { return true }
-            if decoded < 0 {
+            do {
+                guard let event = try FanotifyGroup.nextEvent(in: bytes, offset: &offset) else { return true }
+                handle(event, arrival: arrival, pipeline: pipeline, stats: stats, ownPid: ownPid)
+            } catch {
                 // Unreadable metadata: nothing can be answered; stop so the group is closed.
-                problems.sourceStopped.note(errno: EPROTO)
+                problems.sourceStopped.note(errno: error.errno)
                 return false
             }
-            handle(event, arrival: arrival, pipeline: pipeline, stats: stats, ownPid: ownPid)
         }
     }
 
-    private func handle(_ event: CAuthRelayLinux_fanotify_event, arrival: UInt64, pipeline: AuthPipeline,
+    private func handle(_ event: FanotifyGroup.Event, arrival: UInt64, pipeline: AuthPipeline,
                         stats: DecisionStats, ownPid: Int32) {
-        if event.mask & CAuthRelayLinux_FAN_Q_OVERFLOW != 0 {
+        if event.isOverflow {
             problems.queueOverflow.note()
+            FanotifyGroup.discard(event)
             return
         }
-        guard event.fd >= 0 else {
+        guard event.fileDescriptor >= 0 else {
             problems.missingDescriptor.note()
             return
         }
         if event.pid == ownPid {
             // fanotify reports the thread group id: this covers every thread of the agent.
-            answer(event.fd, .allow)
+            answer(event, .allow)
             stats.recordOwnProcess()
             return
         }
         let identity = ProcFS.identity(of: event.pid)
         let request = AuthRequest(
-            kind: event.mask & CAuthRelayLinux_FAN_OPEN_EXEC_PERM != 0 ? .exec : .open,
+            kind: event.isExec ? .exec : .open,
             pid: event.pid, ppid: identity.ppid, uid: identity.uid, gid: identity.gid,
             executablePath: ProcFS.executable(of: event.pid),
-            targetPath: ProcFS.path(ofDescriptor: event.fd),
+            targetPath: ProcFS.path(ofDescriptor: event.fileDescriptor),
             arrivalNanoseconds: arrival)
         var answered = false
         let outcome = pipeline.handle(request) { verdict in
-            answer(event.fd, verdict)
+            answer(event, verdict)
             answered = true
         }
-        if !answered { answer(event.fd, .allow) }  // the pipeline always answers; never leave a requester waiting
+        if !answered { answer(event, .allow) }  // the pipeline always answers; never leave a requester waiting
         stats.record(outcome)
     }
 
     /// Writes the verdict, then closes the event's descriptor, on every path.
-    private func answer(_ eventDescriptor: Int32, _ verdict: Event.Verdict) {
-        let failure = group.answer(eventDescriptor, allow: verdict == .allow)
-        if failure != 0 { problems.answerFailed.note(errno: failure) }
-        _ = Glibc.close(eventDescriptor)
+    private func answer(_ event: FanotifyGroup.Event, _ verdict: Event.Verdict) {
+        do {
+            try group.answer(event, allow: verdict == .allow)
+        } catch {
+            problems.answerFailed.note(errno: error.errno)
+        }
     }
 
     public func close() {

@@ -1,5 +1,7 @@
 import AuthRelay
+import AuthRelayProtocol
 import Glibc
+import SystemSupport
 
 /// Generated requests at a steady rate, through the same pipeline and sender
 /// as fanotify: for machines without fanotify and for benchmarks.

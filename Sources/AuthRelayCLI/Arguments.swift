@@ -1,15 +1,31 @@
 import ArgumentParser
 import AuthRelay
+import AuthRelayProtocol
 import Logging
 import ONCRPC
+import SystemSupport
 
 // How the command-line programs read their common values, in one place, so
 // ArgumentParser rejects a bad value at parse time with the flag's name.
 
 extension Duration: @retroactive ExpressibleByArgument {
-    /// "20ms", "1s", "250us", "500ns"; a bare number is milliseconds.
+    /// "20ms", "1s", "250us", "500ns", "2m"; a bare number is milliseconds.
     public init?(argument: String) {
         self.init(parsing: argument)
+    }
+
+    /// Reads "20ms", "1s", "1.5s", "250us", "500ns", "2m" (a bare number is milliseconds).
+    public init?(parsing text: String) {
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9)]
+        var number = Substring(text)
+        var scale = 1e6
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            number = text.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let value = Double(number), value >= 0, value.isFinite, value * scale < Double(Int64.max) else { return nil }
+        self = .nanoseconds(Int64(value * scale))
     }
 
     public var defaultValueDescription: String { shortDescription }
@@ -49,7 +65,7 @@ public struct ProgramNumber: ExpressibleByArgument, Sendable, Equatable {
     public var defaultValueDescription: String { "0x" + String(value, radix: 16, uppercase: true) }
 
     /// AuthRelay's own program, AUTHRELAY_PROG.
-    public static let authRelay = ProgramNumber(AuthRelayProtocol.program)
+    public static let authRelay = ProgramNumber(AuthRelayProgram.program)
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 
 /// Renders a collector's counters for people (a table), programs (JSON) and
 /// Prometheus (the text format node_exporter's textfile collector reads).

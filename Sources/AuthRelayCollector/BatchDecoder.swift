@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 import CAuthRelayRPC
 import Glibc
 import ONCRPC
@@ -23,7 +24,7 @@ final class BatchDecoder: RPCIncrementalDecoder {
     /// The largest encodings: past them, a piece that does not decode never will.
     private static let maxHeaderBytes = 2 * (4 + Int(AR_ID_MAX)) + 16
     private static let maxEventBytes = 64 + 2 * Int(AR_PATH_MAX) + Int(AR_DIGEST_MAX)
-    private static let header = AuthRelayProtocol.batchHeader
+    private static let header = AuthRelayProgram.batchHeader
 
     init() {
         batch.initialize(to: ar_event_batch())
@@ -60,8 +61,8 @@ final class BatchDecoder: RPCIncrementalDecoder {
         }
         while decodedEvents < expectedEvents!, let events = batch.pointee.events.events_val {
             let event = events + decodedEvents
-            guard let used = AuthRelayProtocol.event.decodePrefix(rest(bytes), into: event) else {
-                AuthRelayProtocol.event.free(event)
+            guard let used = AuthRelayProgram.event.decodePrefix(rest(bytes), into: event) else {
+                AuthRelayProgram.event.free(event)
                 event.pointee = ar_event()
                 return bytes.count - consumed < Self.maxEventBytes
             }
@@ -76,7 +77,7 @@ final class BatchDecoder: RPCIncrementalDecoder {
     }
 
     func reset() {
-        AuthRelayProtocol.eventBatch.free(batch)  // the header's strings, every event's fields, the array
+        AuthRelayProgram.eventBatch.free(batch)  // the header's strings, every event's fields, the array
         batch.pointee = ar_event_batch()
         consumed = 0
         headerDecoded = false

@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 
 /// What a collector does with reports: where they go and who may send them.
 public struct CollectorConfiguration: Sendable {
@@ -10,7 +11,7 @@ public struct CollectorConfiguration: Sendable {
     }
 
     /// The program number served (a legacy deployment may use its own).
-    public var program: UInt32 = AuthRelayProtocol.program
+    public var program: UInt32 = AuthRelayProgram.program
     public var sink: Sink
     public var fsync: FsyncPolicy = .batch
     /// Rotate the output file before it passes this many bytes; 0 = never.

@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 import CAuthRelayRPC
 import Glibc
 import Logging
@@ -56,15 +57,15 @@ public final class CollectorService {
         [
             RPCProgram(program: configuration.program, version: 1, procedures: [
                 .null(),
-                RPCProcedure(AuthRelayProtocol.reportEventV1, argument: AuthRelayProtocol.event, ar_event.self,
-                             result: AuthRelayProtocol.ack, ar_ack.self) { [unowned self] in reportEvent($0, $1, $2) },
+                RPCProcedure(AuthRelayProgram.reportEventV1, argument: AuthRelayProgram.event, ar_event.self,
+                             result: AuthRelayProgram.ack, ar_ack.self) { [unowned self] in reportEvent($0, $1, $2) },
             ]),
             RPCProgram(program: configuration.program, version: 2, procedures: [
                 .null(),
-                RPCProcedure(AuthRelayProtocol.reportBatchV2, argument: AuthRelayProtocol.eventBatch, ar_event_batch.self,
-                             result: AuthRelayProtocol.batchAck, ar_batch_ack.self,
+                RPCProcedure(AuthRelayProgram.reportBatchV2, argument: AuthRelayProgram.eventBatch, ar_event_batch.self,
+                             result: AuthRelayProgram.batchAck, ar_batch_ack.self,
                              incremental: { BatchDecoder() }) { [unowned self] in reportBatch($0, $1, $2) },
-                RPCProcedure(AuthRelayProtocol.getStatsV2, result: AuthRelayProtocol.stats, ar_stats.self) { [unowned self] in
+                RPCProcedure(AuthRelayProgram.getStatsV2, result: AuthRelayProgram.stats, ar_stats.self) { [unowned self] in
                     $1.pointee = currentStatistics.wire
                     return .result
                 },

@@ -1,4 +1,4 @@
-import AuthRelayLatency
+import AuthRelayHarness
 
 /// Makes file accesses from child processes: the agent allows its own process
 /// without asking the policy, so every access it should judge must come from
@@ -12,8 +12,8 @@ enum Accessor {
     /// Runs `arguments` with everything on /dev/null and waits (bounded) for it.
     /// An exec the kernel refuses (EPERM/EACCES) or a non-zero exit counts as denied.
     static func run(_ arguments: [String]) -> Outcome {
-        guard let child = try? ChildProcess(discardingOutputOf: arguments[0], arguments: Array(arguments.dropFirst()))
+        guard let child = try? ChildProcess(discardingOutputOf: arguments[0], Array(arguments.dropFirst()))
         else { return .denied }
-        return child.wait(timeout: .seconds(30)) == 0 ? .allowed : .denied
+        return child.wait(timeout: .seconds(30)) == .exited(0) ? .allowed : .denied
     }
 }

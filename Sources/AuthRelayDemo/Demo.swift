@@ -1,10 +1,12 @@
 import AuthRelay
 import AuthRelayAgent
-import AuthRelayLatency
+import AuthRelayHarness
+import AuthRelayProtocol
 import Glibc
 import Logging
 import ONCRPC
 import Synchronization
+import SystemSupport
 
 /// `authrelay demo`: the whole path on this machine in about ten seconds.
 ///
@@ -30,7 +32,7 @@ public final class Demo {
     static let stoppedPhase = "collector STOPPED"
 
     /// A program number of its own, so the demo never replaces a real collector's registration.
-    public static let program = AuthRelayProtocol.program + 1
+    public static let program = AuthRelayProgram.program + 1
 
     private let options: Options
     private let executables: Executables
@@ -99,14 +101,11 @@ public final class Demo {
             sourceText = "synthetic requests at \(options.rate * 10)/s"
             notes.append(geteuid() == 0 ? "fanotify is not available here: synthetic requests instead" : "not root: synthetic requests instead of fanotify")
         }
-        var agentConfiguration = Agent.Configuration(policy: policy)
-        agentConfiguration.drainTimeout = .seconds(10)
+        let agentConfiguration = Agent.Configuration(policy: policy)
         let agent = Agent(source: source, sender: sender, configuration: agentConfiguration, logger: logger)
-        let summary = Mutex<Agent.Summary?>(nil)
-        let agentThread = NamedThread(name: "demo-agent") {
-            let result = agent.run()
-            summary.withLock { $0 = result }
-        }
+        let senderService = SenderService(sender: sender, drainTimeout: .seconds(10))
+        let services = ServiceGroup(services: [senderService, agent], stopSignals: [], logger: logger)
+        let agentThread = NamedThread(name: "demo-agent") { services.run() }
 
         // 3. The phases: healthy, collector stopped, collector resumed.
         var phases: [DemoReport.Phase] = []
@@ -121,9 +120,9 @@ public final class Demo {
         }
 
         progress("stopping the agent and draining its sender")
-        agent.requestStop()
+        services.requestStop()
         agentThread.join()
-        guard let agentSummary = summary.withLock({ $0 }) else { throw DemoError("the agent stopped without a summary") }
+        let agentSummary = agent.summary(sender: senderService.report)
 
         let stats = try? CollectorClient(endpoint: endpoint, program: Self.program, timeout: .seconds(2)).stats()
         collector.stop()

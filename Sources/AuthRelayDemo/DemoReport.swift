@@ -1,5 +1,7 @@
 import AuthRelay
 import AuthRelayAgent
+import AuthRelayProtocol
+import SystemSupport
 
 /// What `authrelay demo` saw, per phase and in total.
 public struct DemoReport: Sendable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import Histogram
+import SystemSupport
 
 /// Measured latencies: an HdrHistogram of nanoseconds, 3 significant digits,
 /// from 1 ns to one hour, so percentiles come from the histogram, never from

@@ -1,8 +1,5 @@
-/// Why a latency run could not be done, in words a user can act on.
-public struct LatencyError: Error, Sendable, CustomStringConvertible {
-    public var description: String
+import AuthRelayHarness
 
-    public init(_ description: String) {
-        self.description = description
-    }
-}
+/// Why a latency run could not be done, in words a user can act on: the
+/// harness's error, since most failures are of a collector or child it runs.
+public typealias LatencyError = HarnessError

@@ -2,6 +2,7 @@ import CONCRPC
 import CTIRPC
 import Glibc
 import Logging
+import SystemSupport
 
 /// An ONC RPC server that owns its event loop and its sockets.
 ///

@@ -1,6 +1,7 @@
 import CONCRPC
 import CTIRPC
 import Glibc
+import SystemSupport
 
 /// A growable byte buffer: what a connection has read, the record being
 /// assembled, the replies not yet sent. Storage is allocated on first use and

@@ -2,7 +2,9 @@ import ArgumentParser
 import AuthRelay
 import AuthRelayAgent
 import AuthRelayCLI
+import AuthRelayProtocol
 import Glibc
+import SystemSupport
 import Logging
 import ONCRPC
 
@@ -127,7 +129,7 @@ struct AgentCommand: ParsableCommand {
         }
 
         // SIGPIPE would kill the agent when a collector goes away mid-call.
-        signal(SIGPIPE, SIG_IGN)
+        ProcessSettings.ignoreBrokenPipe()
         var senderConfiguration = EventSender.Configuration(endpoint: collector, agentID: agentID ?? Self.hostName())
         senderConfiguration.program = program.value
         let sender = EventSender(configuration: senderConfiguration, logger: logger)
@@ -135,16 +137,18 @@ struct AgentCommand: ParsableCommand {
         var agentConfiguration = Agent.Configuration(policy: rules)
         agentConfiguration.pipeline.budget = budget
         agentConfiguration.pipeline.failVerdict = failMode == .failOpen ? .allow : .deny
-        agentConfiguration.drainTimeout = .milliseconds(Int64(drainSeconds * 1000))
         let agent = Agent(source: authSource, sender: sender, configuration: agentConfiguration, logger: logger)
-        StopSignal.route([SIGTERM, SIGINT], to: agent.stop)
+        let senderService = SenderService(sender: sender, drainTimeout: .milliseconds(Int64(drainSeconds * 1000)))
+        // The sender starts first and stops last: it drains what the agent submitted.
+        let services = ServiceGroup(services: [senderService, agent], stopSignals: [SIGTERM, SIGINT], logger: logger)
 
         let what = source == .fanotify
             ? "watching \(watchPaths.joined(separator: ", "))\(mount ? " (whole mounts)" : "")"
             : "synthetic, \(rate) requests/s"
         printToStandardError("authrelay agent: ready, \(what), pid \(getpid()), collector \(collector)")
 
-        let summary = agent.run()
+        services.run()
+        let summary = agent.summary(sender: senderService.report)
         print("authrelay agent: stopped (\(summary.source))")
         print(summary.description)
         if summary.sourceFailed { throw ExitCode(1) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthRelayDemo
+import AuthRelayHarness
 import AuthRelayLatency
 import Logging
 

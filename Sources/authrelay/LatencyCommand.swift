@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuthRelayCLI
+import AuthRelayHarness
 import AuthRelayLatency
 import ONCRPC
 

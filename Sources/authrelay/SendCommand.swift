@@ -1,7 +1,8 @@
 import ArgumentParser
-import Glibc
 import AuthRelay
 import AuthRelayCLI
+import AuthRelayProtocol
+import Glibc
 import Logging
 import ONCRPC
 

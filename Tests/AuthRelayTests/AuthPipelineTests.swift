@@ -1,3 +1,4 @@
+import AuthRelayProtocol
 import Logging
 import ONCRPC
 import Testing

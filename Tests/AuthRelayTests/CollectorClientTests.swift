@@ -1,7 +1,9 @@
 import AuthRelay
+import AuthRelayProtocol
 import Glibc
 import ONCRPC
 import Testing
+import TestSupport
 
 extension AuthRelayTests {
     /// `CollectorClient` against the plain C legacy collector built from the same `.x`:

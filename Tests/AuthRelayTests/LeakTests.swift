@@ -1,6 +1,8 @@
 import AuthRelay
+import AuthRelayProtocol
 import Foundation
 import Testing
+import TestSupport
 
 extension AuthRelayTests {
     @Suite struct LeakFreeRepetition {
@@ -42,7 +44,7 @@ extension AuthRelayTests {
 
             func roundTrip() -> Bool {
                 let written = buffer.withUnsafeMutableBytes { bytes in
-                    arena.withWire(event) { AuthRelayProtocol.event.encode(&$0.pointee, into: bytes) }
+                    arena.withWire(event) { AuthRelayProgram.event.encode(&$0.pointee, into: bytes) }
                 }
                 guard written == buffer.count else { return false }
                 return Wire.decodeEvent(buffer) == event

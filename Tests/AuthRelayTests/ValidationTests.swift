@@ -1,7 +1,9 @@
 import AuthRelay
+import AuthRelayProtocol
 import Glibc
 import ONCRPC
 import Testing
+import TestSupport
 
 extension AuthRelayTests {
     /// Values over a bound of the `.x` are refused in Swift, with text that says

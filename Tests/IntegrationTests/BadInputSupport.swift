@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 import Foundation
 import ONCRPC
 import Testing
@@ -143,7 +144,7 @@ struct XDRBytes {
     }
 
     /// A whole CALL record (AUTH_NONE), with its record mark.
-    static func call(xid: UInt32 = 7, rpcVersion: UInt32 = 2, program: UInt32 = AuthRelayProtocol.program, version: UInt32,
+    static func call(xid: UInt32 = 7, rpcVersion: UInt32 = 2, program: UInt32 = AuthRelayProgram.program, version: UInt32,
                      procedure: UInt32, arguments: [UInt8] = []) -> [UInt8] {
         var body = XDRBytes()
         for value in [xid, 0, rpcVersion, program, version, procedure, 0, 0, 0, 0] { body.word(value) }

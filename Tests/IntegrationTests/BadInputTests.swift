@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 import Foundation
 import ONCRPC
 import Testing
@@ -150,11 +151,11 @@ struct BadInputTests {
         let daemon = try CollectorDaemon(in: directory)
         defer { daemon.stop() }
         for endpoint in [daemon.tcp, daemon.udp, daemon.unix] {
-            let otherProgram = RPCClient(endpoint: endpoint, program: AuthRelayProtocol.program + 1, version: 1, timeout: .seconds(3))
+            let otherProgram = RPCClient(endpoint: endpoint, program: AuthRelayProgram.program + 1, version: 1, timeout: .seconds(3))
             #expect(throws: RPCError.self) { try otherProgram.ping() }
             do { try otherProgram.ping() } catch { #expect(error.status == .programUnavailable, "\(endpoint)") }
 
-            let version3 = RPCClient(endpoint: endpoint, program: AuthRelayProtocol.program, version: 3, timeout: .seconds(3))
+            let version3 = RPCClient(endpoint: endpoint, program: AuthRelayProgram.program, version: 3, timeout: .seconds(3))
             do {
                 try version3.ping()
                 Issue.record("version 3 answered over \(endpoint)")
@@ -163,7 +164,7 @@ struct BadInputTests {
                 #expect(error.supportedVersions == 1...2)
             }
 
-            let v2 = RPCClient(endpoint: endpoint, program: AuthRelayProtocol.program, version: 2, timeout: .seconds(3))
+            let v2 = RPCClient(endpoint: endpoint, program: AuthRelayProgram.program, version: 2, timeout: .seconds(3))
             var nothing: Int32 = 0
             do {
                 try v2.call(9, &nothing, encode: .void, decode: .void, as: Int32.self) { _ in () }

@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 import Foundation
 import ONCRPC
 import Testing

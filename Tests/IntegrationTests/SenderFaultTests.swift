@@ -1,7 +1,9 @@
 import AuthRelay
+import AuthRelayProtocol
 import Foundation
 import Logging
 import ONCRPC
+import SystemSupport
 import Testing
 
 /// The EventSender against real collectors that misbehave: stopped, killed and
@@ -243,8 +245,9 @@ struct SenderFaultTests {
         let daemon = try CollectorDaemon(in: directory, extra: ["--fsync", "never"])
         defer { daemon.stop() }
         let sender = Self.sender(daemon.unix, capacity: 1024)
-        let producers = (0..<2).map { producer in
-            NamedThread(name: "producer-\(producer)") {
+        let producers = ThreadGroup()
+        for producer in 0..<2 {
+            producers.start(name: "producer-\(producer)") {
                 for index in 0..<200_000 {
                     if sender.submit(Self.event(index)) == .dropped && sender.stats.refusedAfterClose > 0 { return }
                 }
@@ -252,7 +255,7 @@ struct SenderFaultTests {
         }
         usleep(20_000)
         let report = sender.close(drainTimeout: .seconds(10))
-        producers.forEach { $0.join() }
+        producers.joinAll()
         #expect(report.isBalanced, "\(report)")
         #expect(report.undelivered == 0)
     }

@@ -1,6 +1,8 @@
 import AuthRelay
+import AuthRelayProtocol
 import Logging
 import ONCRPC
+import SystemSupport
 
 /// The three ways an agent can handle a request that the auth path compares.
 public enum AuthDesign: String, Sendable, CaseIterable {

@@ -1,5 +1,8 @@
 import AuthRelay
+import AuthRelayHarness
+import AuthRelayProtocol
 import ONCRPC
+import SystemSupport
 
 /// The collector conditions the auth path is measured under.
 public enum CollectorCondition: String, Sendable, CaseIterable {

@@ -1,7 +1,10 @@
 import AuthRelay
 import AuthRelayAgent
-import ONCRPC
+import AuthRelayHarness
+import AuthRelayProtocol
 import Glibc
+import ONCRPC
+import SystemSupport
 
 /// `authrelay latency authpath --source fanotify --watch DIR`: the same designs
 /// and collector conditions as the synthetic run, on real opens. Per scenario a
@@ -141,14 +144,12 @@ final class FanotifyOpens {
         let targets = (0..<opens).map { files[$0 % files.count] }
         let child: ChildProcess
         do {
-            child = try ChildProcess(discardingOutputOf: "/bin/sh",
-                                     arguments: ["-c", "for f in \"$@\"; do true < \"$f\"; done", "sh"] + targets)
+            child = try ChildProcess(discardingOutputOf: "/bin/sh", ["-c", "for f in \"$@\"; do true < \"$f\"; done", "sh"] + targets)
         } catch {
             return .spawnFailed(error.description)
         }
         guard child.wait(timeout: .nanoseconds(Int64(boundSeconds * 1e9))) == nil else { return .finished }
-        child.signal(SIGKILL)
-        child.stop()
+        child.kill()
         return .killed
     }
 

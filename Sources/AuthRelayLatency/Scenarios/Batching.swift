@@ -1,5 +1,8 @@
 import AuthRelay
+import AuthRelayHarness
+import AuthRelayProtocol
 import ONCRPC
+import SystemSupport
 
 /// `authrelay latency batching`: events/s and per-call latency against batch
 /// size (version 2 REPORT_BATCH) and for classic one-way batched calls (NULL

@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 import Glibc
 
 /// The event every scenario sends: the same fields legacy-reporter fills in

@@ -1,4 +1,6 @@
+import AuthRelayHarness
 import ONCRPC
+import SystemSupport
 
 /// The collectors behind the auth path's four conditions: one started for the
 /// run (healthy, then SIGSTOPped, then ended for absent), and a slow one

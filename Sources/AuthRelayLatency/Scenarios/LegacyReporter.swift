@@ -1,3 +1,4 @@
+import AuthRelayHarness
 import ONCRPC
 
 /// The plain C client, `legacy-reporter -L`: one process per round, its own
@@ -36,20 +37,20 @@ final class LegacyReporter {
         } else {
             arguments += ["-n", "\(calls)"]
         }
-        let child = try ChildProcess(executable: executables.path(Self.name), arguments: arguments,
+        let child = try ChildProcess(executables.path(Self.name), arguments,
                                      outputIn: directory, tag: "reporter-\(runs)")
-        guard let status = child.wait(timeout: .seconds(120)) else {
+        guard let ended = child.wait(timeout: .seconds(120)) else {
             child.stop()
             throw LatencyError("\(Self.name) did not finish \(calls) calls within 120 s on \(endpoint)")
         }
         let fields = Self.summaryFields(child.stdout)
-        guard status == 0, let count = fields["calls"].flatMap(UInt64.init), let events = fields["events"].flatMap(UInt64.init),
+        guard ended == .exited(0), let count = fields["calls"].flatMap(UInt64.init), let events = fields["events"].flatMap(UInt64.init),
               let seconds = fields["seconds"].flatMap(Double.init),
               let p50 = fields["p50_us"].flatMap(Double.init), let p90 = fields["p90_us"].flatMap(Double.init),
               let p99 = fields["p99_us"].flatMap(Double.init), let p999 = fields["p999_us"].flatMap(Double.init),
               let max = fields["max_us"].flatMap(Double.init)
         else {
-            throw LatencyError("\(Self.name) \(arguments.joined(separator: " ")) failed (status \(status)):\n\(child.stdout)\(child.stderr)")
+            throw LatencyError("\(Self.name) \(arguments.joined(separator: " ")) failed (\(ended)):\n\(child.stdout)\(child.stderr)")
         }
         return RoundOutcome(latency: nil, summary: PercentileSummary(p50: p50, p90: p90, p99: p99, p999: p999, max: max),
                             calls: count, events: events, seconds: seconds)

@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 
 /// Requests that arrive on a fixed schedule, whatever the agent is doing: a
 /// request's latency runs from its scheduled arrival, so an agent that falls

@@ -1,6 +1,7 @@
 import AuthRelay
 import Glibc
 import Synchronization
+import SystemSupport
 
 /// The floor under any IPC: a raw ping-pong over a stream socket with no RPC,
 /// the payload the size of an encoded event, echoed back by a thread in this
@@ -28,8 +29,7 @@ final class EchoServer: @unchecked Sendable {
         shutdown(listener, Int32(SHUT_RDWR))
         let connection = serving.load(ordering: .relaxed)
         if connection >= 0 { shutdown(connection, Int32(SHUT_RDWR)) }
-        thread?.join()
-        thread = nil
+        thread.take()?.join()
         close(listener)
         if case .unix(let path) = address { unlink(path) }
     }

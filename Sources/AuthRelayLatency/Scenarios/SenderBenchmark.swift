@@ -1,6 +1,9 @@
 import AuthRelay
+import AuthRelayHarness
+import AuthRelayProtocol
 import Logging
 import ONCRPC
+import SystemSupport
 
 /// `authrelay latency sender`: what `EventSender.submit` costs an auth thread
 /// (1 and 2 producer threads; collector healthy, SIGSTOPped and absent), and

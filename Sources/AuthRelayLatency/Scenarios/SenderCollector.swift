@@ -1,3 +1,4 @@
+import AuthRelayHarness
 import ONCRPC
 
 /// The collector behind `authrelay latency sender`: one started for the run

@@ -1,5 +1,7 @@
 import AuthRelay
+import AuthRelayProtocol
 import Synchronization
+import SystemSupport
 
 /// What `EventSender.submit` costs the thread that calls it: producer threads
 /// (plain pthreads, as auth threads are) submit on a paced schedule, and every
@@ -39,12 +41,13 @@ struct SubmitCostRun {
         let perTick = max(1, Int((rate / Double(producers) * Double(Self.tickNanoseconds) / 1e9).rounded()))
         let slots = (0..<producers).map { _ in ProducerSlot() }
         let start = Timestamps.monotonic() + 2_000_000  // every thread created before the first tick
-        let threads = slots.enumerated().map { index, slot in
+        let threads = ThreadGroup()
+        for (index, slot) in slots.enumerated() {
             let body = ProducerBody(submits: submits, perTick: perTick, start: start, events: events,
                                     offset: index * events.count / producers)
-            return NamedThread(name: "latency-producer") { body.run(sender, into: slot) }
+            threads.start(name: "latency-producer") { body.run(sender, into: slot) }
         }
-        threads.forEach { $0.join() }
+        threads.joinAll()
         var outcome = Outcome()
         outcome.seconds = Time.seconds(since: start)
         for slot in slots {

@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 import ONCRPC
 
 /// The submit cost with 1 and 2 producer threads under each collector

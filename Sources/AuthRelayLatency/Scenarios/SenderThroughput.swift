@@ -1,5 +1,8 @@
 import AuthRelay
+import AuthRelayHarness
+import AuthRelayProtocol
 import ONCRPC
+import SystemSupport
 
 /// End-to-end events/s into the collector: AuthRelay's EventSender beside the
 /// plain C client (`legacy-reporter -B 512 -D S`: one synchronous
@@ -145,15 +148,15 @@ enum SenderThroughput {
                                stats: CollectorStatsReader, run: Int) throws(LatencyError) -> Round {
         let arguments = LegacyReporter.addressArguments(endpoint) + ["-B", "512", "-D", fixed(seconds, 3), "-T", "5000"]
         let before = try stats.read()
-        let child = try ChildProcess(executable: executables.path(LegacyReporter.name), arguments: arguments,
+        let child = try ChildProcess(executables.path(LegacyReporter.name), arguments,
                                      outputIn: directory, tag: "reporter-\(endpoint.transport.rawValue)-\(run)")
-        guard let status = child.wait(timeout: .seconds(Int64(seconds) + 60)) else {
+        guard let ended = child.wait(timeout: .seconds(Int64(seconds) + 60)) else {
             child.stop()
             throw LatencyError("\(LegacyReporter.name) \(arguments.joined(separator: " ")) did not finish in time")
         }
         let fields = LegacyReporter.summaryFields(child.stdout)
-        guard status == 0, let events = fields["events"].flatMap(UInt64.init), let elapsed = fields["seconds"].flatMap(Double.init) else {
-            throw LatencyError("\(LegacyReporter.name) \(arguments.joined(separator: " ")) failed (status \(status)):\n\(child.stdout)\(child.stderr)")
+        guard ended == .exited(0), let events = fields["events"].flatMap(UInt64.init), let elapsed = fields["seconds"].flatMap(Double.init) else {
+            throw LatencyError("\(LegacyReporter.name) \(arguments.joined(separator: " ")) failed (\(ended)):\n\(child.stdout)\(child.stderr)")
         }
         let after = try stats.read()
         // Status 0: every call was acknowledged (without -k the first failure ends the run).

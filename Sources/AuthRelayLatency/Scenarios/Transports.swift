@@ -1,5 +1,8 @@
 import AuthRelay
+import AuthRelayHarness
+import AuthRelayProtocol
 import ONCRPC
+import SystemSupport
 
 /// `authrelay latency transports`: the round trip of one event per call over
 /// ONC RPC on tcp, udp and unix, beside a raw ping-pong floor and the plain C

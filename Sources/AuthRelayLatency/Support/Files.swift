@@ -1,3 +1,4 @@
+import AuthRelayHarness
 import Glibc
 
 /// The few file operations the runs need, over plain libc (no Foundation in this module).
@@ -47,33 +48,4 @@ enum Files {
 /// strerror for the current (or a given) errno.
 func errnoText(_ code: Int32 = errno) -> String {
     "\(String(cString: strerror(code))) (errno \(code))"
-}
-
-/// A private directory under /tmp for sockets and child output, removed with everything in it.
-final class TemporaryDirectory {
-    let path: String
-
-    init(prefix: String = "authrelay-latency") throws(LatencyError) {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard made != nil else { throw LatencyError("cannot create a temporary directory: \(errnoText())") }
-        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    }
-
-    deinit { remove() }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
-    /// Removes the files in the directory (it holds no subdirectories) and the directory.
-    func remove() {
-        guard let directory = opendir(path) else { return }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
-            if name != "." && name != ".." { unlink(file(name)) }
-        }
-        closedir(directory)
-        rmdir(path)
-    }
 }

@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayProtocol
 import Glibc
 
 /// One progress line on stderr at most once a second, and only once a run has

@@ -1,5 +1,7 @@
 import AuthRelay
+import AuthRelayProtocol
 import Glibc
+import SystemSupport
 
 /// Sleeping and formatting helpers; the clocks themselves are AuthRelay's `Timestamps`.
 enum Time {

@@ -1,6 +1,6 @@
-import AuthRelay
 import Glibc
 import ONCRPC
+import SystemSupport
 
 /// Runs one collector for a latency run: starts the program next to `authrelay`
 /// on temporary sockets (loopback, no rpcbind), waits until every transport
@@ -21,7 +21,7 @@ public final class CollectorSupervisor {
     public init(
         program: CollectorProgram, executables: Executables, transports: [RPCTransport],
         settings: CollectorProgram.Settings = .init()
-    ) throws(LatencyError) {
+    ) throws(HarnessError) {
         precondition(settings.delay == nil || program.injectsDelay, "\(program.rawValue) cannot inject a delay")
         self.program = program
         self.executables = executables
@@ -35,9 +35,9 @@ public final class CollectorSupervisor {
 
     /// A collector started for a run on `transports` (nil: `existing` are used
     /// instead), the endpoints to measure, and what the report says about them.
-    static func startOrUse(
+    package static func startOrUse(
         _ existing: [RPCEndpoint], program: CollectorProgram?, transports: [RPCTransport], executables: Executables
-    ) throws(LatencyError) -> (supervisor: CollectorSupervisor?, endpoints: [RPCEndpoint], note: String) {
+    ) throws(HarnessError) -> (supervisor: CollectorSupervisor?, endpoints: [RPCEndpoint], note: String) {
         guard existing.isEmpty else {
             return (nil, existing, "collector: the existing one(s) at \(existing.map(\.description).joined(separator: ", "))")
         }
@@ -53,17 +53,17 @@ public final class CollectorSupervisor {
     public var temporaryDirectory: String { directory.path }
 
     /// Starts the collector and waits (up to `timeout`) until every transport answers.
-    public func start(timeout: Duration = .seconds(10)) throws(LatencyError) {
+    public func start(timeout: Duration = .seconds(10)) throws(HarnessError) {
         stop()
         starts += 1
         let socketPath = directory.file("collector-\(starts).sock")
         let arguments = program.arguments(transports: transports, unixSocket: socketPath,
                                           dataDirectory: dataDirectory.path, settings: settings)
-        let child = try ChildProcess(executable: executables.path(program.rawValue), arguments: arguments,
+        let child = try ChildProcess(executables.path(program.rawValue), arguments,
                                      outputIn: directory, tag: "\(program.rawValue)-\(starts)")
         process = child
-        let deadline = Timestamps.monotonic() + UInt64(timeout.nanoseconds)
-        do throws(LatencyError) {
+        let deadline = SystemClock.deadline(after: timeout)
+        do throws(HarnessError) {
             endpoints = try waitForListening(child, deadline: deadline)
             for transport in transports {
                 try waitForAnswer(endpoints[transport]!, child, deadline: deadline)
@@ -75,9 +75,9 @@ public final class CollectorSupervisor {
     }
 
     /// The collector's address on `transport`, or an error saying it does not serve it.
-    public func endpoint(_ transport: RPCTransport) throws(LatencyError) -> RPCEndpoint {
+    public func endpoint(_ transport: RPCTransport) throws(HarnessError) -> RPCEndpoint {
         guard let endpoint = endpoints[transport] else {
-            throw LatencyError("transport \(transport) is not available: the \(program.rawValue) started for this run does not listen on it")
+            throw HarnessError("transport \(transport) is not available: the \(program.rawValue) started for this run does not listen on it")
         }
         return endpoint
     }
@@ -86,8 +86,8 @@ public final class CollectorSupervisor {
     public func pause() {
         guard let process, process.isRunning else { return }
         process.signal(SIGSTOP)
-        for _ in 0..<500 where processState(process.pid) != "T" {
-            Time.sleep(nanoseconds: 1_000_000)
+        for _ in 0..<500 where Processes.state(process.pid) != "T" {
+            SystemClock.sleep(.milliseconds(1))
         }
     }
 
@@ -103,23 +103,23 @@ public final class CollectorSupervisor {
 
     // MARK: Readiness
 
-    private func waitForListening(_ child: ChildProcess, deadline: UInt64) throws(LatencyError) -> [RPCTransport: RPCEndpoint] {
+    private func waitForListening(_ child: ChildProcess, deadline: UInt64) throws(HarnessError) -> [RPCTransport: RPCEndpoint] {
         while true {
-            let output = child.stderr + child.stdout
+            let output = child.output
             let found = CollectorProgram.listeningEndpoints(in: output)
             if transports.allSatisfy({ found[$0] != nil }) { return found }
-            if let status = child.status {
-                throw LatencyError("\(program.rawValue) exited with status \(status) before listening on \(transportNames)\n\(output)")
+            if let ended = child.exitStatus {
+                throw HarnessError("\(program.rawValue) ended (\(ended)) before listening on \(transportNames)\n\(output)")
             }
-            if Timestamps.monotonic() >= deadline {
+            if SystemClock.monotonicNanoseconds() >= deadline {
                 let missing = transports.filter { found[$0] == nil }.map(\.rawValue).joined(separator: ", ")
-                throw LatencyError("\(program.rawValue) did not report listening on \(missing) in time (transport not available?)\n\(output)")
+                throw HarnessError("\(program.rawValue) did not report listening on \(missing) in time (transport not available?)\n\(output)")
             }
-            Time.sleep(nanoseconds: 10_000_000)
+            SystemClock.sleep(.milliseconds(10))
         }
     }
 
-    private func waitForAnswer(_ endpoint: RPCEndpoint, _ child: ChildProcess, deadline: UInt64) throws(LatencyError) {
+    private func waitForAnswer(_ endpoint: RPCEndpoint, _ child: ChildProcess, deadline: UInt64) throws(HarnessError) {
         let client = RPCClient(endpoint: endpoint, program: settings.program, version: 1,
                                timeout: .milliseconds(500), connectTimeout: .milliseconds(500))
         while true {
@@ -127,19 +127,13 @@ public final class CollectorSupervisor {
                 try client.ping()
                 return
             } catch {
-                if child.status != nil || Timestamps.monotonic() >= deadline {
-                    throw LatencyError("\(program.rawValue) does not answer on \(endpoint): \(error)\n\(child.stderr)")
+                if child.exitStatus != nil || SystemClock.monotonicNanoseconds() >= deadline {
+                    throw HarnessError("\(program.rawValue) does not answer on \(endpoint): \(error)\n\(child.stderr)")
                 }
             }
-            Time.sleep(nanoseconds: 20_000_000)
+            SystemClock.sleep(.milliseconds(20))
         }
     }
 
     private var transportNames: String { transports.map(\.rawValue).joined(separator: ", ") }
-}
-
-/// The state letter of /proc/PID/stat ("R", "S", "T" for stopped), nil when unreadable.
-func processState(_ pid: pid_t) -> Character? {
-    guard let stat = Files.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
-    return stat[stat.index(after: close)...].first(where: { $0 != " " })
 }

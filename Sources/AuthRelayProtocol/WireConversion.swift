@@ -5,8 +5,8 @@ import ONCRPC
 // Conversions between the Swift values and rpcgen's C structs. `package`:
 // the collector module needs them too, no user of the library does.
 
-/// The protocol's program number and XDR routines.
-public enum AuthRelayProtocol {
+/// The program: its number, versions, procedures and XDR routines.
+public enum AuthRelayProgram {
     /// AUTHRELAY_PROG. Clients and servers also take another number at run time.
     public static let program = UInt32(AUTHRELAY_PROG)
     public static let versions: ClosedRange<UInt32> = 1...2

@@ -1,5 +1,6 @@
-import AuthRelay
+import AuthRelayProtocol
 import ONCRPC
+import SystemSupport
 
 /// Which collector the runs start and with which flags: the one place to change
 /// when a collector's command line changes.
@@ -16,12 +17,12 @@ public enum CollectorProgram: String, Sendable, CaseIterable {
     }
 
     /// Whether the program can sleep per call itself (`--inject-delay`), for the slow condition.
-    var injectsDelay: Bool { self == .authrelayd }
+    package var injectsDelay: Bool { self == .authrelayd }
 
     /// What a started collector serves and where it writes.
     public struct Settings: Sendable {
         /// The program number served.
-        public var program: UInt32 = AuthRelayProtocol.program
+        public var program: UInt32 = AuthRelayProgram.program
         /// Where events go; nil: nowhere (authrelayd's null sink, legacy-collector -q).
         public var output: String?
         /// Register with rpcbind (else the runs read the addresses from the collector's log).
