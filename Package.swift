@@ -98,8 +98,10 @@ let package = Package(
                     dependencies: ["AuthRelay", "AuthRelayProtocol", "ONCRPC", "SystemSupport", "TestSupport"]),
         // PENDING .testTarget(name: "AuthRelayCollectorTests",
         // PENDING             dependencies: ["AuthRelayCollector", "AuthRelayProtocol", "SystemSupport", "TestSupport"]),
-        // PENDING .testTarget(name: "AuthRelayAgentTests", dependencies: ["AuthRelayAgent", "AuthRelay", "AuthRelayProtocol", "TestSupport"]),
-        // PENDING .testTarget(name: "AuthRelayCLITests", dependencies: ["AuthRelayCLI", "AuthRelayCollector", argumentParser]),
+        .testTarget(name: "AuthRelayAgentTests",
+                    dependencies: ["AuthRelayAgent", "AuthRelay", "AuthRelayProtocol", "SystemSupport", "TestSupport", logging]),
+        .testTarget(name: "AuthRelayCLITests",
+                    dependencies: ["AuthRelayCLI", "AuthRelayCollector", "AuthRelayProtocol", "ONCRPC", argumentParser]),
         // Starts the built programs (authrelayd, authrelay, legacy-*) over real sockets.
         .testTarget(
             name: "IntegrationTests",

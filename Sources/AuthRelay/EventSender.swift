@@ -1,5 +1,4 @@
 import AuthRelayProtocol
-import Glibc
 import Logging
 import ONCRPC
 import Synchronization
@@ -106,8 +105,14 @@ public final class EventSender: Sendable {
         thread.withLock { $0 = NamedThread(name: configuration.threadName) { loop.run() } }
     }
 
+    /// Never joins: the sender thread may sit in `clnt_call` for a whole call
+    /// timeout, and the last reference may drop on an auth thread. It begins
+    /// closing with a zero drain and lets the thread finish on its own; the
+    /// thread holds only the core, which outlives this object as long as it runs.
+    /// Use `close(drainTimeout:)` to wait for the report.
     deinit {
-        close(drainTimeout: .zero)
+        core.beginClosing(drainTimeout: .zero)
+        thread.withLock { $0.take()?.detach() }
     }
 
     /// Queues `event` for delivery, or drops and counts it when the queue is full.
@@ -126,10 +131,7 @@ public final class EventSender: Sendable {
     public func close(drainTimeout: Duration) -> ShutdownReport {
         core.beginClosing(drainTimeout: drainTimeout)
         // Joined under the lock: a second close waits for the first one's report.
-        thread.withLock { thread in
-            thread?.join()
-            thread = nil
-        }
+        thread.withLock { $0.take()?.join() }
         return core.shutdownReport
     }
 
@@ -225,7 +227,7 @@ final class SenderCore: Sendable {
     /// Waits (bounded) for submits that passed their closing check before close.
     func waitForSubmitsInFlight() {
         for _ in 0..<100_000 where submitsInFlight.load(ordering: .acquiring) != 0 {
-            sched_yield()
+            NamedThread.yield()
         }
     }
 
@@ -255,7 +257,7 @@ final class SenderCore: Sendable {
         if queue.count > 0 || isClosing {
             sleeping.store(false, ordering: .relaxed)
             // Counted but not takeable: a producer between its claim and its write. Let it run.
-            if queue.count > 0 { sched_yield() }
+            if queue.count > 0 { NamedThread.yield() }
             return true
         }
         let woken = wake.wait(timeout: timeout)

@@ -1,5 +1,4 @@
 import AuthRelayProtocol
-import Glibc
 import Logging
 import ONCRPC
 import SystemSupport

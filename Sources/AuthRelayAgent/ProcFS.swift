@@ -1,4 +1,5 @@
-import Glibc
+import Glibc  // O_RDONLY
+import SystemSupport
 
 /// What /proc says about a requester and an event's file, read on the
 /// answering thread before it answers, so it must stay cheap: readlink(2) and
@@ -7,12 +8,12 @@ import Glibc
 enum ProcFS {
     /// The path of an open descriptor of this process (the event's file).
     static func path(ofDescriptor descriptor: Int32) -> String {
-        withProcPath("/proc/self/fd/", Int64(descriptor), "") { readLink($0) }
+        withProcPath("/proc/self/fd/", Int64(descriptor), "") { FileSystem.readLink(cPath: $0) ?? "" }
     }
 
     /// The executable of `pid` (/proc/PID/exe).
     static func executable(of pid: Int32) -> String {
-        withProcPath("/proc/", Int64(pid), "/exe") { readLink($0) }
+        withProcPath("/proc/", Int64(pid), "/exe") { FileSystem.readLink(cPath: $0) ?? "" }
     }
 
     struct Identity: Equatable {
@@ -25,13 +26,12 @@ enum ProcFS {
     /// The parent pid and effective uid and gid of `pid`, from /proc/PID/status.
     static func identity(of pid: Int32) -> Identity {
         withProcPath("/proc/", Int64(pid), "/status") { path in
-            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { return Identity() }
-            defer { close(descriptor) }
+            guard let status = FileDescriptor.open(cPath: path, O_RDONLY) else { return Identity() }
             // PPid, Uid and Gid come in the first few hundred bytes; one read is enough.
             return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer in
-                let count = read(descriptor, buffer.baseAddress, buffer.count)
-                guard count > 0 else { return Identity() }
+                guard let count = try? status.read(into: UnsafeMutableRawBufferPointer(buffer)), count > 0 else {
+                    return Identity()
+                }
                 return parseStatus(UnsafeBufferPointer(rebasing: buffer[..<count]))
             }
         }
@@ -61,8 +61,8 @@ enum ProcFS {
     /// The first two decimal numbers after `key` when `line` starts with it.
     private static func fields(_ line: UnsafeBufferPointer<UInt8>, after key: StaticString) -> (first: Int64, second: Int64)? {
         let keyLength = key.utf8CodeUnitCount
-        guard line.count >= keyLength,
-              memcmp(line.baseAddress!, key.utf8Start, keyLength) == 0 else { return nil }
+        guard line.count >= keyLength else { return nil }
+        for index in 0..<keyLength where line[index] != key.utf8Start[index] { return nil }
         var index = keyLength
         var first: Int64 = 0
         var second: Int64 = 0
@@ -83,17 +83,6 @@ enum ProcFS {
 
     private static func isDigit(_ byte: UInt8) -> Bool {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
-    }
-
-    /// readlink(2) into a stack buffer; "" when it fails.
-    private static func readLink(_ path: UnsafePointer<CChar>) -> String {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(PATH_MAX)) { buffer in
-            let count = readlink(path, buffer.baseAddress!, buffer.count)
-            guard count > 0 else { return "" }
-            return buffer.baseAddress!.withMemoryRebound(to: UInt8.self, capacity: count) {
-                String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self)
-            }
-        }
     }
 
     /// Lays out "PREFIX<number>SUFFIX" NUL-terminated in a stack buffer.

@@ -1,5 +1,5 @@
-import Glibc
 import Synchronization
+import SystemSupport
 
 /// What went wrong on the answering thread, counted there and reported
 /// elsewhere: that thread never logs (a log write can block, and a blocked
@@ -30,7 +30,7 @@ public final class SourceProblems: Sendable {
 
         /// "could not read events: 3 (last: Too many open files)".
         public var description: String {
-            let reason = errno != 0 ? " (last: \(String(cString: strerror(errno))))" : ""
+            let reason = errno != 0 ? " (last: \(errnoReason(errno)))" : ""
             return "\(name): \(total)\(reason)"
         }
     }

@@ -16,14 +16,8 @@ public struct TransportList: ExpressibleByArgument, Sendable, Equatable {
 
     public init?(argument: String) {
         var transports: [RPCTransport] = []
-        for name in argument.split(separator: ",").map({ $0.filter { $0 != " " }.lowercased() }) {
-            let transport: RPCTransport
-            switch name {
-            case "tcp": transport = .tcp
-            case "udp": transport = .udp
-            case "unix", "local": transport = .local
-            default: return nil
-            }
+        for name in argument.split(separator: ",") {
+            guard let transport = RPCTransport(netid: name.filter { $0 != " " }) else { return nil }
             if !transports.contains(transport) { transports.append(transport) }
         }
         guard !transports.isEmpty else { return nil }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import AuthRelay
 import AuthRelayProtocol
 import Logging
 import ONCRPC

@@ -1,4 +1,3 @@
-import AuthRelay
 import AuthRelayProtocol
 
 /// Renders a collector's counters for people (a table), programs (JSON) and

@@ -3,10 +3,9 @@ import AuthRelay
 import AuthRelayAgent
 import AuthRelayCLI
 import AuthRelayProtocol
-import Glibc
-import SystemSupport
+import Glibc  // SIGTERM, SIGINT
 import Logging
-import ONCRPC
+import SystemSupport
 
 /// `authrelay agent`: answers fanotify permission events (or synthetic
 /// requests) with a policy, and reports each decision to a collector.
@@ -56,11 +55,7 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Decision budget: 100ms, 2s, 500us.")
     var budget: Duration = .milliseconds(100)
 
-    @Option(help: "Collector: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID, or tcp|udp|local (rpcbind on localhost).")
-    var collector: RPCEndpoint = .rpcbind(host: "localhost", transport: .local)
-
-    @Option(help: "Program number to target (decimal or 0x hex).")
-    var program: ProgramNumber = .authRelay
+    @OptionGroup var target: CollectorOptions
 
     @Option(help: "Agent id put in batch headers (default: the host name).")
     var agentID: String?
@@ -72,13 +67,13 @@ struct AgentCommand: ParsableCommand {
     var rate = 1000.0
 
     @Option(help: "Seconds a synthetic run lasts (0: until SIGTERM).")
-    var duration = 10.0
+    var duration = Seconds(.seconds(10))
 
     @Option(help: "Share of synthetic requests for a denied path (0...1).")
     var denyRatio = 0.1
 
     @Option(help: "Seconds to deliver queued events after a stop.")
-    var drainSeconds = 5.0
+    var drainSeconds = Seconds(.seconds(5))
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .warning
@@ -86,7 +81,7 @@ struct AgentCommand: ParsableCommand {
     func validate() throws {
         if let agentID {
             do {
-                try EventSender.Configuration(endpoint: collector, agentID: agentID).validate()
+                try EventSender.Configuration(endpoint: target.collector, agentID: agentID).validate()
             } catch {
                 throw ValidationError("--agent-id: \(error)")
             }
@@ -110,7 +105,7 @@ struct AgentCommand: ParsableCommand {
         var rules = try loadPolicy()
         switch source {
         case .fanotify:
-            for path in watchPaths where access(path, F_OK) != 0 {
+            for path in watchPaths where !FileSystem.exists(path) {
                 throw AgentCommandError("watch path \(path) does not exist")
             }
             do {
@@ -121,31 +116,29 @@ struct AgentCommand: ParsableCommand {
         case .synthetic:
             var configuration = SyntheticSource.Configuration()
             configuration.rate = rate
-            configuration.duration = duration > 0 ? .milliseconds(Int64(duration * 1000)) : nil
+            configuration.duration = duration.duration > .zero ? duration.duration : nil
             configuration.denyRatio = denyRatio
             let synthetic = SyntheticSource(configuration: configuration)
             rules.rules += synthetic.policyRules
             authSource = synthetic
         }
 
-        // SIGPIPE would kill the agent when a collector goes away mid-call.
-        ProcessSettings.ignoreBrokenPipe()
-        var senderConfiguration = EventSender.Configuration(endpoint: collector, agentID: agentID ?? Self.hostName())
-        senderConfiguration.program = program.value
+        var senderConfiguration = EventSender.Configuration(endpoint: target.collector, agentID: agentID ?? Self.hostName())
+        senderConfiguration.program = target.program.value
         let sender = EventSender(configuration: senderConfiguration, logger: logger)
 
         var agentConfiguration = Agent.Configuration(policy: rules)
         agentConfiguration.pipeline.budget = budget
         agentConfiguration.pipeline.failVerdict = failMode == .failOpen ? .allow : .deny
         let agent = Agent(source: authSource, sender: sender, configuration: agentConfiguration, logger: logger)
-        let senderService = SenderService(sender: sender, drainTimeout: .milliseconds(Int64(drainSeconds * 1000)))
+        let senderService = SenderService(sender: sender, drainTimeout: drainSeconds.duration)
         // The sender starts first and stops last: it drains what the agent submitted.
         let services = ServiceGroup(services: [senderService, agent], stopSignals: [SIGTERM, SIGINT], logger: logger)
 
         let what = source == .fanotify
             ? "watching \(watchPaths.joined(separator: ", "))\(mount ? " (whole mounts)" : "")"
             : "synthetic, \(rate) requests/s"
-        printToStandardError("authrelay agent: ready, \(what), pid \(getpid()), collector \(collector)")
+        Processes.writeToStandardError("authrelay agent: ready, \(what), pid \(Processes.currentID), collector \(target.collector)\n")
 
         services.run()
         let summary = agent.summary(sender: senderService.report)
@@ -158,7 +151,7 @@ struct AgentCommand: ParsableCommand {
     private func loadPolicy() throws -> Policy {
         var policy = Policy()
         if let file = self.policy {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            guard let bytes = try? FileSystem.readFile(file), let text = String(validating: bytes, as: UTF8.self) else {
                 throw AgentCommandError("cannot read policy file \(file)")
             }
             do {
@@ -172,17 +165,10 @@ struct AgentCommand: ParsableCommand {
         return policy
     }
 
+    /// The host name, cut to the protocol's bound for an agent id.
     private static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "authrelay-agent" }
-        let bytes = buffer.prefix { $0 != 0 }.prefix(Event.maxIDBytes).map { UInt8(bitPattern: $0) }
-        return bytes.isEmpty ? "authrelay-agent" : String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// One line on stderr, unbuffered, so a supervisor (or a test) sees it at once.
-    private func printToStandardError(_ line: String) {
-        var text = line + "\n"
-        text.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        guard let name = Processes.hostName() else { return "authrelay-agent" }
+        return String(decoding: name.utf8.prefix(Event.maxIDBytes), as: UTF8.self)
     }
 }
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Glibc
+import SystemSupport
 
 @main
 struct AuthRelayCommand: ParsableCommand {
@@ -19,8 +19,13 @@ struct AuthRelayCommand: ParsableCommand {
     /// validated, then the process exits (0, or the usage error's status)
     /// without running anything: Tests/IntegrationTests/DocsTests.swift checks
     /// every command the docs show this way.
+    ///
+    /// Process-wide settings are made here, once, before any subcommand runs:
+    /// SIGPIPE is ignored (libtirpc writes with write(2), so a collector that
+    /// goes away mid-call would otherwise kill the agent, a send or a benchmark).
     static func main() {
-        if let check = getenv("AUTHRELAY_CHECK_ARGUMENTS"), String(cString: check) == "1" {
+        ProcessSettings.ignoreBrokenPipe()
+        if Processes.environmentValue("AUTHRELAY_CHECK_ARGUMENTS") == "1" {
             do {
                 _ = try parseAsRoot()
                 Self.exit()

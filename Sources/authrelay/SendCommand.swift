@@ -2,9 +2,8 @@ import ArgumentParser
 import AuthRelay
 import AuthRelayCLI
 import AuthRelayProtocol
-import Glibc
 import Logging
-import ONCRPC
+import SystemSupport
 
 /// `authrelay send`: a client smoke run: sends synthetic events to a collector through the EventSender.
 struct SendCommand: ParsableCommand {
@@ -12,11 +11,7 @@ struct SendCommand: ParsableCommand {
         commandName: "send",
         abstract: "Send synthetic events to a collector through the queued sender and report what was delivered.")
 
-    @Option(help: "Collector: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID, or tcp|udp|local (rpcbind on localhost).")
-    var collector: RPCEndpoint = .rpcbind(host: "localhost", transport: .local)
-
-    @Option(help: "Program number to target (decimal or 0x hex).")
-    var program: ProgramNumber = .authRelay
+    @OptionGroup var target: CollectorOptions
 
     @Option(help: "How many events to send.")
     var count = 1000
@@ -25,7 +20,7 @@ struct SendCommand: ParsableCommand {
     var agentID = "authrelay-send"
 
     @Option(help: "Seconds to wait for delivery before giving up.")
-    var drainSeconds = 10.0
+    var drainSeconds = Seconds(.seconds(10))
 
     @Flag(help: "Speak protocol version 1 (one call per event), as to a legacy collector.")
     var v1 = false
@@ -35,7 +30,7 @@ struct SendCommand: ParsableCommand {
 
     func validate() throws {
         do {
-            try EventSender.Configuration(endpoint: collector, agentID: agentID).validate()
+            try EventSender.Configuration(endpoint: target.collector, agentID: agentID).validate()
         } catch {
             throw ValidationError("--agent-id: \(error)")
         }
@@ -44,19 +39,20 @@ struct SendCommand: ParsableCommand {
     func run() throws {
         var logger = Logger(label: "authrelay.send")
         logger.logLevel = logLevel
-        var configuration = EventSender.Configuration(endpoint: collector, agentID: agentID)
-        configuration.program = program.value
+        var configuration = EventSender.Configuration(endpoint: target.collector, agentID: agentID)
+        configuration.program = target.program.value
         configuration.forceVersion1 = v1
         let sender = EventSender(configuration: configuration, logger: logger)
-        let me = getpid()
+        let me = Processes.currentID
+        let parent = Processes.parentID
         for index in 0..<count {
             sender.submit(Event(
                 timestampNanoseconds: Timestamps.realtime(), kind: index % 2 == 0 ? .open : .exec,
-                verdict: index % 7 == 6 ? .deny : .allow, decisionNanoseconds: 1000, pid: me, ppid: getppid(),
-                uid: getuid(), gid: getgid(), executablePath: "/usr/bin/authrelay-send",
+                verdict: index % 7 == 6 ? .deny : .allow, decisionNanoseconds: 1000, pid: me, ppid: parent,
+                uid: Processes.userID, gid: Processes.groupID, executablePath: "/usr/bin/authrelay-send",
                 targetPath: "/tmp/authrelay-send/file-\(index)"))
         }
-        let report = sender.close(drainTimeout: .milliseconds(Int64(drainSeconds * 1000)))
+        let report = sender.close(drainTimeout: drainSeconds.duration)
         let stats = report.stats
         print("submitted \(stats.submitted), acknowledged \(stats.acknowledged), dropped \(stats.dropped + stats.evicted), rejected \(stats.rejected), undelivered \(report.undelivered), collector \(stats.collectorVersion.map { "\($0)" } ?? "never reached")")
         if let error = stats.lastError, report.undelivered > 0 {

@@ -2,11 +2,15 @@ import AuthRelayProtocol
 import Logging
 import ONCRPC
 import Testing
+import TestSupport
 
 @testable import AuthRelay
 
 @Suite("AuthPipeline")
 struct AuthPipelineTests {
+    /// The senders here try to reach a collector.
+    init() { TestProcess.prepare() }
+
     /// A sender whose collector does not exist: submit must still return at once.
     func absentCollectorSender() -> EventSender {
         var configuration = EventSender.Configuration(endpoint: .unix(path: "/nonexistent/authrelay.sock"), agentID: "test")

@@ -1,7 +1,7 @@
 import AuthRelay
 import AuthRelayProtocol
-import Glibc
 import ONCRPC
+import SystemSupport
 import Testing
 import TestSupport
 
@@ -11,6 +11,9 @@ extension AuthRelayTests {
     @Suite struct CollectorClientAgainstLegacyCollector {
         /// A program number of its own, so these tests never meet another collector in rpcbind.
         static let program: UInt32 = 0x3F0A_7E10
+
+        /// These tests kill collectors with calls in flight.
+        init() { TestProcess.prepare() }
 
         /// The fields of one event line, by key.
         static func fields(_ line: String) -> [String: String] {
@@ -107,11 +110,11 @@ extension AuthRelayTests {
         @Test("over an AF_LOCAL socket, directly and found through rpcbind",
               .enabled(if: rpcbindIsRunning, "rpcbind is not running (start it with rpcbind -w)"))
         func localAndRPCBind() throws {
-            let path = "/tmp/legacy-collector-test-\(getpid()).sock"
+            let path = "/tmp/legacy-collector-test-\(Processes.currentID).sock"
             let collector = try LegacyCollector(["-t", "tcp,unix", "-s", path, "-p", String(Self.program)])
             defer {
                 collector.remove()
-                unlink(path)  // the collector removes it on SIGTERM; not if it had to be killed
+                try? FileSystem.removeFile(path)  // the collector removes it on SIGTERM; not if it had to be killed
             }
 
             let direct = CollectorClient(endpoint: .unix(path: path), program: Self.program, timeout: .seconds(2))
@@ -151,4 +154,4 @@ extension AuthRelayTests {
 }
 
 /// rpcbind answers here; CI starts it (`rpcbind -w`).
-let rpcbindIsRunning = access("/run/rpcbind.sock", F_OK) == 0 || access("/var/run/rpcbind.sock", F_OK) == 0
+let rpcbindIsRunning = FileSystem.exists("/run/rpcbind.sock") || FileSystem.exists("/var/run/rpcbind.sock")

@@ -1,6 +1,7 @@
 import AuthRelay
+import AuthRelayHarness
 import AuthRelayProtocol
-import Foundation
+import SystemSupport
 import Testing
 import TestSupport
 
@@ -20,14 +21,14 @@ extension AuthRelayTests {
         /// where nothing else runs, and checks the growth the child measured.
         @Test("100k encode/decode round trips of a maximal event hold resident memory flat")
         func roundTripsHoldMemoryFlat() throws {
-            if ProcessInfo.processInfo.environment[Self.childVariable] != nil {
+            if Processes.environmentValue(Self.childVariable) != nil {
                 print("\(Self.marker)\(try Self.measureGrowth())")
                 return
             }
             let output = try Self.runInChild()
             let line = try #require(output.split(separator: "\n").first { $0.contains(Self.marker) },
                                     "the child process did not measure:\n\(output)")
-            let growth = try #require(Int(line[line.range(of: Self.marker)!.upperBound...]), "\(line)")
+            let growth = try #require(Int(line[line.firstRange(of: Self.marker)!.upperBound...]), "\(line)")
             // Alone in its process, the loop's own growth is close to nothing once warm.
             // Leaking any allocation per round trip, even the smallest malloc block
             // (32 bytes), grows it by 3.2 MB and more over 100k; leaking the event's
@@ -61,31 +62,13 @@ extension AuthRelayTests {
         }
 
         /// Runs this test binary again with only this test, bounded in time (SIGKILL by
-        /// pid after 60 s); returns its stdout and stderr.
+        /// pid after 60 s); returns its exit status, stdout and stderr.
         static func runInChild() throws -> String {
-            let outputPath = FileManager.default.temporaryDirectory
-                .appendingPathComponent("authrelay-leak-\(getpid())-\(UUID().uuidString.prefix(8)).out").path
-            _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-            defer { try? FileManager.default.removeItem(atPath: outputPath) }
-            let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-            defer { try? output.close() }
-
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            child.arguments = ["--testing-library", "swift-testing", "--filter", "LeakFreeRepetition/roundTripsHoldMemoryFlat"]
-            child.environment = ProcessInfo.processInfo.environment.merging([childVariable: "1"]) { $1 }
-            child.standardOutput = output
-            child.standardError = output
-            child.standardInput = FileHandle.nullDevice
-            try child.run()
-            let deadline = ContinuousClock.now + .seconds(60)
-            while child.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-            if child.isRunning {
-                kill(child.processIdentifier, SIGKILL)
-                child.waitUntilExit()
-            }
-            let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-            return "exit status \(child.terminationStatus)\n\(text)"
+            let binary = try #require(Processes.currentExecutable(), "cannot read /proc/self/exe")
+            let (status, output) = try ChildProcess.run(
+                binary, ["--testing-library", "swift-testing", "--filter", "LeakFreeRepetition/roundTripsHoldMemoryFlat"],
+                timeout: .seconds(60), environment: [childVariable: "1"])
+            return "exit status \(status)\n\(output)"
         }
 
         enum Failure: Error { case roundTrip }

@@ -1,7 +1,7 @@
 import AuthRelay
 import AuthRelayProtocol
-import Glibc
 import ONCRPC
+import SystemSupport
 import Testing
 import TestSupport
 
@@ -11,7 +11,7 @@ extension AuthRelayTests {
     @Suite struct OverBoundRejection {
         /// A collector address nobody listens on: reaching it would fail with cantConnect,
         /// so an `.invalid` error proves nothing was sent.
-        static let nowhere = RPCEndpoint.unix(path: "/tmp/authrelay-no-such-collector-\(getpid()).sock")
+        static let nowhere = RPCEndpoint.unix(path: "/tmp/authrelay-no-such-collector-\(Processes.currentID).sock")
 
         /// `event` is refused by `CollectorClient.report` before any connection; the C
         /// encoder refuses it too, unless `encoderRefuses` is false (a NUL: C sees the
