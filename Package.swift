@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "CAuthRelayRPC", "SystemSupport", "TestSupport"]),
         .testTarget(name: "AuthRelayProtocolTests", dependencies: ["AuthRelayProtocol", "CAuthRelayRPC", "TestSupport"]),
         .testTarget(name: "AuthRelayTests",
-                    dependencies: ["AuthRelay", "AuthRelayProtocol", "ONCRPC", "SystemSupport", "TestSupport"]),
+                    dependencies: ["AuthRelay", "AuthRelayHarness", "AuthRelayProtocol", "ONCRPC", "SystemSupport", "TestSupport"]),
         // PENDING .testTarget(name: "AuthRelayCollectorTests",
         // PENDING             dependencies: ["AuthRelayCollector", "AuthRelayProtocol", "SystemSupport", "TestSupport"]),
         .testTarget(name: "AuthRelayAgentTests",
