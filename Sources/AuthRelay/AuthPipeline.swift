@@ -28,6 +28,34 @@ public struct AuthRequest: Sendable, Equatable {
     }
 }
 
+/// What one answered request came to.
+public struct AuthOutcome: Sendable, Equatable {
+    public var verdict: Event.Verdict
+    /// The deadline guard answered instead of the policy.
+    public var forcedByDeadline: Bool
+    /// From arrival to the responder's return, in nanoseconds.
+    public var decisionNanoseconds: UInt64
+    /// nil without a sender.
+    public var submitted: EventSender.SubmitResult?
+
+    public init(verdict: Event.Verdict, forcedByDeadline: Bool, decisionNanoseconds: UInt64,
+                submitted: EventSender.SubmitResult? = nil) {
+        self.verdict = verdict
+        self.forcedByDeadline = forcedByDeadline
+        self.decisionNanoseconds = decisionNanoseconds
+        self.submitted = submitted
+    }
+}
+
+/// What an auth source hands each request to: it decides, calls `respond`
+/// exactly once with the verdict (the kernel's answer), and returns what it
+/// did. `AuthPipeline` is the agent's; a benchmark brings its own designs
+/// (`authrelay latency authpath`'s naive one reports before it answers).
+public protocol AuthRequestHandler: Sendable {
+    @discardableResult
+    func handle(_ request: AuthRequest, respond: (Event.Verdict) -> Void) -> AuthOutcome
+}
+
 /// Decides, answers, then reports: the order that keeps telemetry out of the decision.
 ///
 /// `handle` evaluates the in-memory policy (no I/O), calls the responder (the
@@ -36,7 +64,7 @@ public struct AuthRequest: Sendable, Equatable {
 /// fail verdict when a request has already used most of its budget before the
 /// decision starts (it waited in the kernel's or the agent's queue), as Santa
 /// answers at 80% of the Endpoint Security deadline.
-public final class AuthPipeline: Sendable {
+public final class AuthPipeline: AuthRequestHandler {
     public struct Configuration: Sendable {
         /// The answer must be given within this; Endpoint Security's guidance is well under 100 ms.
         public var budget: Duration = .milliseconds(100)
@@ -44,11 +72,6 @@ public final class AuthPipeline: Sendable {
         public var guardFraction: Double = 0.8
         /// What the guard answers: allow (fail open) or deny (fail closed).
         public var failVerdict: Event.Verdict = .allow
-        /// For benchmarks only (`authrelay latency authpath --source fanotify`, its naive
-        /// design): called with the request and its verdict after the decision and
-        /// BEFORE the answer, so whatever it does (a synchronous clnt_call) delays
-        /// the answer. nil, the default and what the agent uses: nothing runs before the answer.
-        public var beforeAnswer: (@Sendable (AuthRequest, Event.Verdict) -> Void)?
 
         public init() {}
     }
@@ -67,15 +90,7 @@ public final class AuthPipeline: Sendable {
     }
 
     /// What one `handle` did.
-    public struct Outcome: Sendable, Equatable {
-        public var verdict: Event.Verdict
-        /// The deadline guard answered instead of the policy.
-        public var forcedByDeadline: Bool
-        /// From arrival to the responder's return, in nanoseconds.
-        public var decisionNanoseconds: UInt64
-        /// nil without a sender.
-        public var submitted: EventSender.SubmitResult?
-    }
+    public typealias Outcome = AuthOutcome
 
     /// Decides `request`, calls `respond` exactly once with the verdict, then submits the event.
     @discardableResult
@@ -86,7 +101,6 @@ public final class AuthPipeline: Sendable {
         let verdict = forced
             ? configuration.failVerdict
             : policy.decide(executable: request.executablePath, target: request.targetPath)
-        configuration.beforeAnswer?(request, verdict)
         respond(verdict)
         let answered = Timestamps.monotonic()
         let decision = answered > request.arrivalNanoseconds ? answered - request.arrivalNanoseconds : 0

@@ -59,7 +59,7 @@ public final class FanotifySource: AuthSource {
         }
     }
 
-    public func run(pipeline: AuthPipeline, stats: DecisionStats, stop: StopSignal) {
+    public func run(pipeline: any AuthRequestHandler, stats: DecisionStats, stop: StopSignal) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readBufferBytes, alignment: 8)
         defer { buffer.deallocate() }
         let ownPid = Processes.currentID
@@ -87,7 +87,7 @@ public final class FanotifySource: AuthSource {
     /// One read(2) (up to `readBufferBytes`) and an answer to every event in it;
     /// then back to poll, which also sees a stop. False when the loop must end
     /// (an event format it cannot read).
-    private func readAndAnswer(into buffer: UnsafeMutableRawBufferPointer, pipeline: AuthPipeline,
+    private func readAndAnswer(into buffer: UnsafeMutableRawBufferPointer, pipeline: any AuthRequestHandler,
                                stats: DecisionStats, ownPid: Int32) -> Bool {
         let count: Int
         do {
@@ -114,7 +114,7 @@ public final class FanotifySource: AuthSource {
         }
     }
 
-    private func handle(_ event: FanotifyGroup.Event, arrival: UInt64, pipeline: AuthPipeline,
+    private func handle(_ event: FanotifyGroup.Event, arrival: UInt64, pipeline: any AuthRequestHandler,
                         stats: DecisionStats, ownPid: Int32) {
         if event.isOverflow {
             problems.queueOverflow.note()
@@ -143,7 +143,7 @@ public final class FanotifySource: AuthSource {
             answer(event, verdict)
             answered = true
         }
-        if !answered { answer(event, .allow) }  // the pipeline always answers; never leave a requester waiting
+        if !answered { answer(event, .allow) }  // a handler must answer; never leave a requester waiting
         stats.record(outcome)
     }
 

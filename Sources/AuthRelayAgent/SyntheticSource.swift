@@ -1,6 +1,5 @@
 import AuthRelay
 import AuthRelayProtocol
-import Glibc
 import SystemSupport
 
 /// Generated requests at a steady rate, through the same pipeline and sender
@@ -43,11 +42,11 @@ public final class SyntheticSource: AuthSource {
         [.path(prefix: configuration.deniedPrefix, verdict: .deny)]
     }
 
-    public func run(pipeline: AuthPipeline, stats: DecisionStats, stop: StopSignal) {
+    public func run(pipeline: any AuthRequestHandler, stats: DecisionStats, stop: StopSignal) {
         let rate = max(configuration.rate, 0.001)
         let start = Timestamps.monotonic()
         let end = configuration.duration.map { start + UInt64(max(0, $0.nanoseconds)) }
-        let parent = getpid()
+        let parent = Processes.currentID
         let executables = configuration.executables.isEmpty ? ["/usr/bin/synthetic"] : configuration.executables
         // Target paths built once, not a string per request on the answering thread.
         let fileCount = max(configuration.fileCount, 1)

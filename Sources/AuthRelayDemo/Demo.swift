@@ -2,7 +2,6 @@ import AuthRelay
 import AuthRelayAgent
 import AuthRelayHarness
 import AuthRelayProtocol
-import Glibc
 import Logging
 import ONCRPC
 import Synchronization
@@ -16,35 +15,37 @@ import SystemSupport
 /// stops the collector with SIGSTOP for a few seconds and resumes it, then
 /// reports per phase. Everything it started is stopped and removed, except the
 /// JSON Lines output, which it names.
-public final class Demo {
-    public struct Options: Sendable {
-        public var healthy: Duration = .seconds(3)
-        public var stopped: Duration = .seconds(3)
-        public var resumed: Duration = .seconds(2)
+package final class Demo {
+    package struct Options: Sendable {
+        package var healthy: Duration = .seconds(3)
+        package var stopped: Duration = .seconds(3)
+        package var resumed: Duration = .seconds(2)
         /// Accesses (fanotify) or requests (synthetic) per second.
-        public var rate = 40
+        package var rate = 40
         /// Use the synthetic source even where fanotify works.
-        public var synthetic = false
+        package var synthetic = false
 
-        public init() {}
+        package init() {}
     }
 
     static let stoppedPhase = "collector STOPPED"
 
     /// A program number of its own, so the demo never replaces a real collector's registration.
-    public static let program = AuthRelayProgram.program + 1
+    static let program = AuthRelayProgram.program + 1
 
     private let options: Options
     private let executables: Executables
     private let logger: Logger
+    /// One line on stderr per phase, so a person sees the run move.
+    private let progress = Progress(label: "authrelay demo")
 
-    public init(options: Options, executables: Executables, logger: Logger) {
+    package init(options: Options, executables: Executables, logger: Logger) {
         self.options = options
         self.executables = executables
         self.logger = logger
     }
 
-    public func run() throws(DemoError) -> DemoReport {
+    package func run() throws(DemoError) -> DemoReport {
         let workspace = try DemoWorkspace()
         defer { workspace.removeAllButOutput() }
         var notes: [String] = []
@@ -77,7 +78,8 @@ public final class Demo {
         configuration.maxBackoff = .milliseconds(500)
         let sender = EventSender(configuration: configuration, logger: logger)
 
-        let useFanotify = !options.synthetic && geteuid() == 0 && FanotifySource.probe() == nil
+        let isRoot = Processes.effectiveUserID == 0
+        let useFanotify = !options.synthetic && isRoot && FanotifySource.probe() == nil
         let source: any AuthSource
         var policy = Policy(rules: [
             .path(prefix: workspace.secretFile, verdict: .deny),
@@ -99,7 +101,7 @@ public final class Demo {
             policy.rules += generator.policyRules
             source = generator
             sourceText = "synthetic requests at \(options.rate * 10)/s"
-            notes.append(geteuid() == 0 ? "fanotify is not available here: synthetic requests instead" : "not root: synthetic requests instead of fanotify")
+            notes.append(isRoot ? "fanotify is not available here: synthetic requests instead" : "not root: synthetic requests instead of fanotify")
         }
         let agentConfiguration = Agent.Configuration(policy: policy)
         let agent = Agent(source: source, sender: sender, configuration: agentConfiguration, logger: logger)
@@ -112,14 +114,14 @@ public final class Demo {
         var boundaries: [UInt64] = [Timestamps.realtime()]
         for (name, duration) in [("collector healthy", options.healthy), (Self.stoppedPhase, options.stopped),
                                  ("collector resumed", options.resumed)] {
-            progress("\(name) for \(duration)")
+            progress.note("\(name) for \(duration)")
             if name == Self.stoppedPhase { collector.pause() }
             if name == "collector resumed" { collector.resume() }
             phases.append(exercise(name, for: duration, workspace: workspace, realAccesses: useFanotify))
             boundaries.append(Timestamps.realtime())
         }
 
-        progress("stopping the agent and draining its sender")
+        progress.note("stopping the agent and draining its sender")
         services.requestStop()
         agentThread.join()
         let agentSummary = agent.summary(sender: senderService.report)
@@ -130,12 +132,6 @@ public final class Demo {
         return DemoReport(source: sourceText, collector: collectorText, phases: phases, agent: agentSummary,
                           collectorStats: stats, outputPath: workspace.outputPath, outputEvents: outputEvents,
                           budgetNanoseconds: UInt64(agentConfiguration.pipeline.budget.nanoseconds), notes: notes)
-    }
-
-    /// One line on stderr, so a person sees the run move.
-    private func progress(_ text: String) {
-        let line = Array("authrelay demo: \(text)\n".utf8)
-        _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     /// Accesses at `options.rate` for `duration`: mostly allowed reads, some denied
@@ -164,13 +160,12 @@ public final class Demo {
             index += 1
             next += interval
             let now = Timestamps.monotonic()
-            if next > now { usleep(UInt32((next - now) / 1000)) }
+            if next > now { SystemClock.sleep(.nanoseconds(Int64(next - now))) }
         }
         return phase
     }
 }
 
-public struct DemoError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    init(_ description: String) { self.description = description }
-}
+/// Why the demo could not run: the harness's error, since most failures are
+/// of a collector, a child or a file it set up.
+package typealias DemoError = HarnessError

@@ -1,4 +1,4 @@
-import Glibc
+import SystemSupport
 
 /// Reads the collector's JSON Lines output back: each event's decision time
 /// and latency, and when it reached the collector, assigned to the demo phase
@@ -7,14 +7,10 @@ import Glibc
 enum DemoOutput {
     /// Fills each phase's decision figures; returns the number of events read.
     static func read(_ path: String, into phases: inout [DemoReport.Phase], boundaries: [UInt64]) -> Int {
-        guard let file = fopen(path, "r") else { return 0 }
-        defer { fclose(file) }
+        guard let content = FileSystem.readText(path) else { return 0 }
         var events = 0
-        var line: UnsafeMutablePointer<CChar>?
-        var capacity = 0
-        defer { free(line) }
-        while getline(&line, &capacity, file) > 0, let line {
-            let text = String(cString: line)
+        for line in content.split(separator: "\n") {
+            let text = String(line)
             guard text.contains("\"type\":\"event\""),
                   let decided = integer("timestamp_ns", in: text), let decision = integer("decision_ns", in: text),
                   let received = integer("received_ns", in: text)

@@ -4,32 +4,32 @@ import AuthRelayProtocol
 import SystemSupport
 
 /// What `authrelay demo` saw, per phase and in total.
-public struct DemoReport: Sendable, CustomStringConvertible {
-    public struct Phase: Sendable {
-        public var name: String
-        public var accesses = 0
-        public var allowed = 0
-        public var denied = 0
+package struct DemoReport: Sendable, CustomStringConvertible {
+    struct Phase: Sendable {
+        var name: String
+        var accesses = 0
+        var allowed = 0
+        var denied = 0
         /// The slowest access as the accessing process saw it (spawn, open or exec, exit), in ns.
-        public var slowestAccess: UInt64 = 0
+        var slowestAccess: UInt64 = 0
         /// Decisions taken in this phase, from the collector's output (the agent's own clock).
-        public var decisions = 0
-        public var maxDecision: UInt64 = 0
+        var decisions = 0
+        var maxDecision: UInt64 = 0
         /// Longest wait from decision to arrival at the collector, in ns.
-        public var maxDeliveryDelay: UInt64 = 0
+        var maxDeliveryDelay: UInt64 = 0
     }
 
-    public var source: String
-    public var collector: String
-    public var phases: [Phase]
-    public var agent: Agent.Summary
-    public var collectorStats: CollectorStats?
-    public var outputPath: String
-    public var outputEvents: Int
-    public var budgetNanoseconds: UInt64
-    public var notes: [String] = []
+    var source: String
+    var collector: String
+    var phases: [Phase]
+    var agent: Agent.Summary
+    var collectorStats: CollectorStats?
+    var outputPath: String
+    var outputEvents: Int
+    var budgetNanoseconds: UInt64
+    var notes: [String] = []
 
-    public var description: String {
+    package var description: String {
         var lines = ["AuthRelay demo: \(source); \(collector)", ""]
         lines.append("phase                 accesses  allowed  denied  slowest access   decisions  max decision  max delivery delay")
         for phase in phases {

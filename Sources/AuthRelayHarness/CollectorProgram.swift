@@ -4,7 +4,7 @@ import SystemSupport
 
 /// Which collector the runs start and with which flags: the one place to change
 /// when a collector's command line changes.
-public enum CollectorProgram: String, Sendable, CaseIterable {
+package enum CollectorProgram: String, Sendable, CaseIterable {
     /// AuthRelay's own collector.
     case authrelayd
     /// The plain C collector, serving version 1 and version 2 count-only (`-2`).
@@ -12,7 +12,7 @@ public enum CollectorProgram: String, Sendable, CaseIterable {
 
     /// What the runs start unless told otherwise: authrelayd when it is built next
     /// to this program, else the plain C collector.
-    public static func standard(in executables: Executables) -> CollectorProgram {
+    package static func standard(in executables: Executables) -> CollectorProgram {
         executables.has(CollectorProgram.authrelayd.rawValue) ? .authrelayd : .legacyCollector
     }
 
@@ -20,17 +20,17 @@ public enum CollectorProgram: String, Sendable, CaseIterable {
     package var injectsDelay: Bool { self == .authrelayd }
 
     /// What a started collector serves and where it writes.
-    public struct Settings: Sendable {
+    package struct Settings: Sendable {
         /// The program number served.
-        public var program: UInt32 = AuthRelayProgram.program
+        package var program: UInt32 = AuthRelayProgram.program
         /// Where events go; nil: nowhere (authrelayd's null sink, legacy-collector -q).
-        public var output: String?
+        package var output: String?
         /// Register with rpcbind (else the runs read the addresses from the collector's log).
-        public var registerWithRPCBind = false
+        package var registerWithRPCBind = false
         /// Sleep per call inside the collector (slow condition); needs `injectsDelay`.
-        public var delay: Duration?
+        package var delay: Duration?
 
-        public init() {}
+        package init() {}
     }
 
     /// The command line for a collector on loopback only.

@@ -6,19 +6,19 @@ import SystemSupport
 /// on temporary sockets (loopback, no rpcbind), waits until every transport
 /// answers an RPC ping, stops and resumes it (SIGSTOP/SIGCONT) and ends it by pid.
 /// Its sockets and output live in a temporary directory removed at the end.
-public final class CollectorSupervisor {
-    public let program: CollectorProgram
-    public let transports: [RPCTransport]
-    public let settings: CollectorProgram.Settings
+package final class CollectorSupervisor {
+    package let program: CollectorProgram
+    package let transports: [RPCTransport]
+    package let settings: CollectorProgram.Settings
     private let executables: Executables
     private let directory: TemporaryDirectory
     private let dataDirectory: TemporaryDirectory
     private var process: ChildProcess?
     private var starts = 0
     /// Where each transport listens, once started; kept after `stop()` (the absent condition uses it).
-    public private(set) var endpoints: [RPCTransport: RPCEndpoint] = [:]
+    package private(set) var endpoints: [RPCTransport: RPCEndpoint] = [:]
 
-    public init(
+    package init(
         program: CollectorProgram, executables: Executables, transports: [RPCTransport],
         settings: CollectorProgram.Settings = .init()
     ) throws(HarnessError) {
@@ -49,11 +49,11 @@ public final class CollectorSupervisor {
         return (supervisor, endpoints, "collector: \(program.rawValue) started for this run on loopback, no rpcbind")
     }
 
-    public var pid: pid_t? { process?.pid }
-    public var temporaryDirectory: String { directory.path }
+    package var pid: pid_t? { process?.pid }
+    package var temporaryDirectory: String { directory.path }
 
     /// Starts the collector and waits (up to `timeout`) until every transport answers.
-    public func start(timeout: Duration = .seconds(10)) throws(HarnessError) {
+    package func start(timeout: Duration = .seconds(10)) throws(HarnessError) {
         stop()
         starts += 1
         let socketPath = directory.file("collector-\(starts).sock")
@@ -75,7 +75,7 @@ public final class CollectorSupervisor {
     }
 
     /// The collector's address on `transport`, or an error saying it does not serve it.
-    public func endpoint(_ transport: RPCTransport) throws(HarnessError) -> RPCEndpoint {
+    package func endpoint(_ transport: RPCTransport) throws(HarnessError) -> RPCEndpoint {
         guard let endpoint = endpoints[transport] else {
             throw HarnessError("transport \(transport) is not available: the \(program.rawValue) started for this run does not listen on it")
         }
@@ -83,7 +83,7 @@ public final class CollectorSupervisor {
     }
 
     /// SIGSTOP, and waits until the kernel shows the process stopped.
-    public func pause() {
+    package func pause() {
         guard let process, process.isRunning else { return }
         process.signal(SIGSTOP)
         for _ in 0..<500 where Processes.state(process.pid) != "T" {
@@ -91,12 +91,12 @@ public final class CollectorSupervisor {
         }
     }
 
-    public func resume() {
+    package func resume() {
         process?.signal(SIGCONT)
     }
 
     /// Ends the collector by its pid (SIGCONT, SIGTERM, then SIGKILL).
-    public func stop() {
+    package func stop() {
         process?.stop()
         process = nil
     }

@@ -2,15 +2,15 @@ import SystemSupport
 
 /// The package's programs in one folder: next to the running `authrelay`, or
 /// the build folder that holds `authrelayd` above a test binary.
-public struct Executables: Sendable {
-    public let directory: String
+package struct Executables: Sendable {
+    package let directory: String
 
-    public init(directory: String) {
+    package init(directory: String) {
         self.directory = directory
     }
 
     /// The folder of the running executable, from /proc/self/exe.
-    public static func besideRunningProgram() throws(HarnessError) -> Executables {
+    package static func besideRunningProgram() throws(HarnessError) -> Executables {
         guard let path = Processes.currentExecutable() else {
             throw HarnessError("cannot read /proc/self/exe")
         }
@@ -28,7 +28,7 @@ public struct Executables: Sendable {
         return Executables(directory: ".build/debug")
     }
 
-    public func path(_ name: String) -> String { "\(directory)/\(name)" }
+    package func path(_ name: String) -> String { "\(directory)/\(name)" }
 
-    public func has(_ name: String) -> Bool { FileSystem.isExecutable(path(name)) }
+    package func has(_ name: String) -> Bool { FileSystem.isExecutable(path(name)) }
 }

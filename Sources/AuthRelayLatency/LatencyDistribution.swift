@@ -4,37 +4,37 @@ import SystemSupport
 /// Measured latencies: an HdrHistogram of nanoseconds, 3 significant digits,
 /// from 1 ns to one hour, so percentiles come from the histogram, never from
 /// sorting samples. Rounds of the same scenario merge with `add`.
-public struct LatencyDistribution: Sendable {
+struct LatencyDistribution: Sendable {
     /// One hour in nanoseconds: longer values are recorded as one hour.
     static let highestNanoseconds: UInt64 = 3_600_000_000_000
 
-    public private(set) var histogram = Histogram<UInt64>(
+    private(set) var histogram = Histogram<UInt64>(
         lowestDiscernibleValue: 1, highestTrackableValue: highestNanoseconds, numberOfSignificantValueDigits: .three)
 
-    public init() {}
+    init() {}
 
-    public var count: UInt64 { histogram.totalCount }
+    var count: UInt64 { histogram.totalCount }
 
-    public mutating func record(nanoseconds: UInt64) {
+    mutating func record(nanoseconds: UInt64) {
         histogram.record(min(nanoseconds, Self.highestNanoseconds))
     }
 
-    public mutating func add(_ other: LatencyDistribution) {
+    mutating func add(_ other: LatencyDistribution) {
         histogram.add(other.histogram)
     }
 
     /// Merges a histogram recorded elsewhere (the agent's decision stats) with the same layout.
-    public mutating func add(_ other: Histogram<UInt64>) {
+    mutating func add(_ other: Histogram<UInt64>) {
         histogram.add(other)
     }
 
     /// The value at `percentile` (0...100), in microseconds. 100 is the exact maximum.
-    public func microseconds(atPercentile percentile: Double) -> Double {
+    func microseconds(atPercentile percentile: Double) -> Double {
         Double(histogram.valueAtPercentile(percentile)) / 1000
     }
 
     /// The usual summary: p50, p90, p99, p99.9 and max.
-    public var summary: PercentileSummary {
+    var summary: PercentileSummary {
         PercentileSummary(
             p50: microseconds(atPercentile: 50), p90: microseconds(atPercentile: 90),
             p99: microseconds(atPercentile: 99), p999: microseconds(atPercentile: 99.9),
@@ -42,21 +42,21 @@ public struct LatencyDistribution: Sendable {
     }
 
     /// How many recorded values are above `nanoseconds`.
-    public func count(above nanoseconds: UInt64) -> UInt64 {
+    func count(above nanoseconds: UInt64) -> UInt64 {
         guard count > 0, histogram.maxRecorded > nanoseconds else { return 0 }
         return histogram.count(within: (nanoseconds + 1)...max(nanoseconds + 1, histogram.max))
     }
 }
 
 /// The five numbers every table and JSON object shows, in microseconds.
-public struct PercentileSummary: Sendable, Equatable {
-    public var p50: Double
-    public var p90: Double
-    public var p99: Double
-    public var p999: Double
-    public var max: Double
+struct PercentileSummary: Sendable, Equatable {
+    var p50: Double
+    var p90: Double
+    var p99: Double
+    var p999: Double
+    var max: Double
 
-    public init(p50: Double, p90: Double, p99: Double, p999: Double, max: Double) {
+    init(p50: Double, p90: Double, p99: Double, p999: Double, max: Double) {
         self.p50 = p50
         self.p90 = p90
         self.p99 = p99

@@ -2,4 +2,4 @@ import AuthRelayHarness
 
 /// Why a latency run could not be done, in words a user can act on: the
 /// harness's error, since most failures are of a collector or child it runs.
-public typealias LatencyError = HarnessError
+package typealias LatencyError = HarnessError

@@ -1,7 +1,7 @@
 import ArgumentParser
+import AuthRelayCLI
 import AuthRelayDemo
 import AuthRelayHarness
-import AuthRelayLatency
 import Logging
 
 /// `authrelay demo`: the main job on an embedded default.
@@ -11,7 +11,7 @@ struct DemoCommand: ParsableCommand {
         abstract: "Run a collector and an agent on temporary paths, stop the collector mid-run, and report what the auth path saw.")
 
     @Option(help: "Seconds in each phase: collector healthy, stopped (SIGSTOP), resumed.")
-    var phaseSeconds = 3.0
+    var phaseSeconds = Seconds(.seconds(3))
 
     @Option(help: "Accesses per second (fanotify) or tenths of the synthetic request rate.")
     var rate = 40
@@ -26,10 +26,9 @@ struct DemoCommand: ParsableCommand {
         var logger = Logger(label: "authrelay.demo")
         logger.logLevel = logLevel
         var options = Demo.Options()
-        let phase = Duration.milliseconds(Int64(phaseSeconds * 1000))
-        options.healthy = phase
-        options.stopped = phase
-        options.resumed = phase
+        options.healthy = phaseSeconds.duration
+        options.stopped = phaseSeconds.duration
+        options.resumed = phaseSeconds.duration
         options.rate = rate
         options.synthetic = synthetic
         let demo = Demo(options: options, executables: try Executables.besideRunningProgram(), logger: logger)

@@ -3,8 +3,12 @@ import AuthRelayCLI
 import AuthRelayHarness
 import AuthRelayLatency
 import ONCRPC
+import SystemSupport
 
 /// `authrelay latency`: flags only; the scenarios live in AuthRelayLatency.
+/// Every value is typed, so a bad one fails at parse time with its flag's
+/// name; `validate()` checks what spans flags (AUTHRELAY_CHECK_ARGUMENTS runs
+/// it too), and `run()` only builds the options and calls the scenario.
 struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency",
@@ -70,16 +74,23 @@ struct LatencyTransportsCommand: ParsableCommand {
     var rounds: Int?
 
     @Option(help: "Transports to measure, comma-separated: tcp, udp, unix.")
-    var transports = "tcp,udp,unix"
+    var transports = TransportList([.tcp, .udp, .local])
 
-    func run() throws {
+    var options: TransportsBenchmark.Options {
         var options: TransportsBenchmark.Options = common.quick ? .quick : .init()
         if let count { options.count = count }
         if let rounds { options.rounds = rounds }
-        options.transports = try parseTransports(transports)
+        options.transports = transports.transports
         options.collectors = common.collector
         options.program = common.collectorProgram
+        return options
+    }
+
+    func validate() throws {
         guard options.count > 0, options.rounds > 0 else { throw ValidationError("--count and --rounds must be positive") }
+    }
+
+    func run() throws {
         try common.emit(try TransportsBenchmark.run(options, executables: common.executables(), progress: common.progress("transports")))
     }
 }
@@ -95,30 +106,34 @@ struct LatencyBatchingCommand: ParsableCommand {
     var events: Int?
 
     @Option(help: "Batch sizes, comma-separated (1...512).")
-    var batchSizes = "1,8,64,512"
+    var batchSizes = CommaList([1, 8, 64, 512])
 
     @Option(help: "Interleaved rounds (default 5; --quick 2).")
     var rounds: Int?
 
     @Option(help: "Transports, comma-separated: tcp, unix.")
-    var transports = "tcp,unix"
+    var transports = TransportList([.tcp, .local])
 
     @Option(help: "One-way calls between two flushes.")
     var flushEvery = 512
 
-    func run() throws {
+    var options: BatchingBenchmark.Options {
         var options: BatchingBenchmark.Options = common.quick ? .quick : .init()
         if let events { options.events = events }
         if let rounds { options.rounds = rounds }
-        options.batchSizes = try batchSizes.split(separator: ",").map { text in
-            guard let size = Int(text) else { throw ValidationError("cannot read batch size '\(text)'") }
-            return size
-        }
-        options.transports = try parseTransports(transports)
+        options.batchSizes = batchSizes.values
+        options.transports = transports.transports
         options.flushEvery = flushEvery
         options.collectors = common.collector
         options.program = common.collectorProgram
+        return options
+    }
+
+    func validate() throws {
         guard options.events > 0, options.rounds > 0 else { throw ValidationError("--events and --rounds must be positive") }
+    }
+
+    func run() throws {
         try common.emit(try BatchingBenchmark.run(options, executables: common.executables(), progress: common.progress("batching")))
     }
 }
@@ -149,16 +164,16 @@ struct LatencyAuthPathCommand: ParsableCommand {
     var naiveLimit: Int?
 
     @Option(help: "No scenario starts requests after this many seconds (default 30; --quick 2.5).")
-    var maxSeconds: Double?
+    var maxSeconds: Seconds?
 
     @Option(help: "The transport to the collector: unix, tcp or udp.")
-    var transport = "unix"
+    var transport = TransportList([.local])
 
     @Option(help: "Conditions, comma-separated: healthy, slow, stopped, absent.")
-    var conditions = "healthy,slow,stopped,absent"
+    var conditions = CommaList(CollectorCondition.allCases)
 
     @Option(help: "Where requests come from: synthetic, or fanotify (real opens of files in --watch; root).")
-    var source = "synthetic"
+    var source: AgentCommand.SourceKind = .synthetic
 
     @Option(help: ArgumentHelp("With --source fanotify: the directory whose files are opened (files are created in it for the run).", valueName: "dir"))
     var watch: String?
@@ -166,40 +181,41 @@ struct LatencyAuthPathCommand: ParsableCommand {
     @Option(help: "With --source fanotify: opens per scenario (default 200; --quick 100).")
     var opens: Int?
 
-    func run() throws {
+    var options: AuthPathBenchmark.Options {
         var options: AuthPathBenchmark.Options = common.quick ? .quick : .init()
         if let requests { options.requests = requests }
         if let naiveLimit { options.naiveLimit = naiveLimit }
-        if let maxSeconds { options.maxSeconds = maxSeconds }
+        if let maxSeconds { options.maxDuration = maxSeconds.duration }
         options.rate = rate
         options.budget = budget
         options.collectorDelay = collectorDelay
         options.naiveTimeout = naiveTimeout
-        guard let parsed = try parseTransports(transport).first else { throw ValidationError("--transport needs a value") }
-        options.transport = parsed
-        options.conditions = try conditions.split(separator: ",").map { text in
-            guard let condition = CollectorCondition(rawValue: String(text)) else {
-                throw ValidationError("unknown condition '\(text)' (healthy, slow, stopped, absent)")
-            }
-            return condition
-        }
-        let endpoints = common.collector
-        guard endpoints.count <= 1 else { throw ValidationError("authpath takes one --collector") }
-        options.collector = endpoints.first
+        options.transport = transport.transports[0]
+        options.conditions = conditions.values
+        options.collector = common.collector.first
         if let collector = options.collector { options.transport = collector.transport }
         options.program = common.collectorProgram
-        switch source {
-        case "synthetic":
-            guard watch == nil, opens == nil else { throw ValidationError("--watch and --opens go with --source fanotify") }
-        case "fanotify":
-            guard let watch else { throw ValidationError("--source fanotify needs --watch DIR") }
+        if source == .fanotify {
             options.watch = watch
             if let opens { options.opens = opens }
+        }
+        return options
+    }
+
+    func validate() throws {
+        guard transport.transports.count == 1 else { throw ValidationError("--transport takes one transport: unix, tcp or udp") }
+        guard common.collector.count <= 1 else { throw ValidationError("authpath takes one --collector") }
+        switch source {
+        case .synthetic:
+            guard watch == nil, opens == nil else { throw ValidationError("--watch and --opens go with --source fanotify") }
+        case .fanotify:
+            guard watch != nil else { throw ValidationError("--source fanotify needs --watch DIR") }
             guard options.opens > 0 else { throw ValidationError("--opens must be positive") }
-        default:
-            throw ValidationError("unknown --source '\(source)' (synthetic, fanotify)")
         }
         guard options.requests > 0, options.rate > 0 else { throw ValidationError("--requests and --rate must be positive") }
+    }
+
+    func run() throws {
         try common.emit(try AuthPathBenchmark.run(options, executables: common.executables(), progress: common.progress("authpath")))
     }
 }
@@ -215,13 +231,13 @@ struct LatencySenderCommand: ParsableCommand {
     var submits: Int?
 
     @Option(help: "Producer thread counts, comma-separated.")
-    var producers = "1,2"
+    var producers = CommaList([1, 2])
 
     @Option(help: "Submits per second over all producer threads, paced in 1 ms ticks.")
     var rate = 200_000.0
 
     @Option(help: "Collector conditions for the submit cost, comma-separated: healthy, stopped, absent.")
-    var conditions = "healthy,stopped,absent"
+    var conditions = CommaList<CollectorCondition>([.healthy, .stopped, .absent])
 
     @Option(help: "Interleaved rounds of the submit scenarios (default 5; --quick 1).")
     var submitRounds: Int?
@@ -230,52 +246,48 @@ struct LatencySenderCommand: ParsableCommand {
     var events: Int?
 
     @Option(help: "End to end: seconds per C client round, legacy-reporter -B 512 -D (default 1; --quick 0.1).")
-    var seconds: Double?
+    var seconds: Seconds?
 
     @Option(help: "End to end: interleaved rounds per client and transport (default 5; --quick 2).")
     var rounds: Int?
 
     @Option(help: "End to end: transports, comma-separated: unix, tcp.")
-    var transports = "unix,tcp"
+    var transports = TransportList([.local, .tcp])
 
-    func run() throws {
+    var options: SenderBenchmark.Options {
         var options: SenderBenchmark.Options = common.quick ? .quick : .init()
         if let submits { options.submits = submits }
         if let submitRounds { options.submitRounds = submitRounds }
         if let events { options.events = events }
-        if let seconds { options.seconds = seconds }
+        if let seconds { options.cRoundLength = seconds.duration }
         if let rounds { options.rounds = rounds }
         options.rate = rate
-        options.producerCounts = try producers.split(separator: ",").map { text in
-            guard let count = Int(text), count > 0 else { throw ValidationError("cannot read producer count '\(text)'") }
-            return count
-        }
-        options.conditions = try conditions.split(separator: ",").map { text in
-            guard let condition = CollectorCondition(rawValue: String(text)), condition != .slow else {
-                throw ValidationError("unknown condition '\(text)' (healthy, stopped, absent)")
-            }
-            return condition
-        }
-        options.transports = try parseTransports(transports)
+        options.producerCounts = producers.values
+        options.conditions = conditions.values
+        options.transports = transports.transports
         options.collectors = common.collector
         options.program = common.collectorProgram
-        guard options.submits > 0, options.rate > 0, options.events > 0, options.seconds > 0, options.rounds > 0,
+        return options
+    }
+
+    func validate() throws {
+        if let slow = conditions.values.first(where: { $0 == .slow }) {
+            throw ValidationError("unknown condition '\(slow.rawValue)' (healthy, stopped, absent)")
+        }
+        if let count = producers.values.first(where: { $0 <= 0 }) {
+            throw ValidationError("cannot read producer count '\(count)'")
+        }
+        let options = self.options
+        guard options.submits > 0, options.rate > 0, options.events > 0, options.cRoundLength > .zero, options.rounds > 0,
               options.submitRounds > 0 else {
             throw ValidationError("--submits, --rate, --events, --seconds, --rounds and --submit-rounds must be positive")
         }
+    }
+
+    func run() throws {
         try common.emit(try SenderBenchmark.run(options, executables: common.executables(), progress: common.progress("sender")))
     }
 }
 
-/// "tcp,udp,unix" as transports.
-func parseTransports(_ text: String) throws -> [RPCTransport] {
-    try text.split(separator: ",").map { name in
-        guard let transport = RPCTransport(netid: String(name)) else {
-            throw ValidationError("unknown transport '\(name)' (tcp, udp, unix)")
-        }
-        return transport
-    }
-}
-
 extension CollectorProgram: ExpressibleByArgument {}
-
+extension CollectorCondition: ExpressibleByArgument {}

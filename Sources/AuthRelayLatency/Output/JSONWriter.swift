@@ -8,8 +8,8 @@
 /// Batching adds events and collector_events; the auth path adds design,
 /// condition, requested, over_budget, delivered and dropped; transports adds
 /// p50_vs_c and rate_vs_c where a C client ran on the same transport.
-public enum JSONWriter {
-    public static func render(_ report: LatencyReport) -> String {
+enum JSONWriter {
+    static func render(_ report: LatencyReport) -> String {
         var text = "{\n  \"subcommand\": \(quoted(report.subcommand)),\n  \"quick\": \(report.quick),\n  \"scenarios\": [\n"
         text += report.results.map { "    " + object($0) }.joined(separator: ",\n")
         text += "\n  ],\n  \"notes\": [\(report.notes.map(quoted).joined(separator: ", "))],\n"

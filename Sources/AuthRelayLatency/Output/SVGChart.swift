@@ -5,7 +5,7 @@ import Glibc
 /// scale (0%, 90%, 99%, 99.9%, ...), so the tail that matters is as wide as the
 /// body. One line per scenario: the colour tells the transport or condition,
 /// the dash tells the client or design.
-public enum SVGChart {
+enum SVGChart {
     static let width = 1120.0
     static let height = 620.0
     static let plot = (left: 80.0, top: 56.0, right: 700.0, bottom: 540.0)
@@ -19,7 +19,7 @@ public enum SVGChart {
         var points: [(microseconds: Double, percentile: Double)]
     }
 
-    public static func render(_ report: LatencyReport) -> String {
+    static func render(_ report: LatencyReport) -> String {
         let lines = report.results.map(line)
         let values = lines.flatMap { $0.points.map(\.microseconds) }.filter { $0 > 0 }
         let low = floor(log10(max(values.min() ?? 1, 0.01)))

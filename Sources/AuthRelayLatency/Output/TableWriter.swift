@@ -1,6 +1,6 @@
 /// The aligned table on stdout: one row per scenario, notes and errors below.
-public enum TableWriter {
-    public static func render(_ report: LatencyReport) -> String {
+package enum TableWriter {
+    package static func render(_ report: LatencyReport) -> String {
         let isAuthPath = report.results.contains { $0.authPath != nil }
         let hasRatios = report.results.contains { $0.comparedToC != nil }
         let hasEvents = report.subcommand == "batching"

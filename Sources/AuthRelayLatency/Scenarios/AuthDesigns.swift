@@ -1,11 +1,10 @@
 import AuthRelay
 import AuthRelayProtocol
-import Logging
 import ONCRPC
 import SystemSupport
 
 /// The three ways an agent can handle a request that the auth path compares.
-public enum AuthDesign: String, Sendable, CaseIterable {
+enum AuthDesign: String, Sendable, CaseIterable {
     /// Decide and answer; no telemetry at all: the floor.
     case noTelemetry = "none"
     /// AuthRelay: decide, answer, then hand the event to the EventSender's queue.
@@ -16,18 +15,23 @@ public enum AuthDesign: String, Sendable, CaseIterable {
 
 /// One design, ready to take requests; `finish` says what became of the events.
 protocol DecisionMaker: AnyObject {
-    /// Handles `request` and returns its decision latency in ns (arrival to answer).
-    func handle(_ request: AuthRequest) -> UInt64
+    /// What decides and answers each request: the synthetic loop calls it
+    /// directly, `--source fanotify` hands it to a FanotifySource.
+    var handler: any AuthRequestHandler { get }
     /// Stops and counts events the collector acknowledged (delivered) and those it never will (dropped).
     func finish(drainTimeout: Duration) -> (delivered: UInt64, dropped: UInt64)
-    /// The AuthPipeline a FanotifySource answers real opens through with this design (`--source fanotify`).
-    func answeringPipeline(budget: Duration) -> AuthPipeline
+}
+
+extension DecisionMaker {
+    /// Handles `request` (nothing to answer) and returns its decision latency in ns (arrival to answer).
+    func handle(_ request: AuthRequest) -> UInt64 {
+        handler.handle(request) { _ in }.decisionNanoseconds
+    }
 }
 
 /// `none` and `queued`: AuthRelay's own AuthPipeline, without or with an EventSender.
 final class PipelineDecisions: DecisionMaker {
-    /// Also what `--source fanotify` hands to the FanotifySource.
-    let pipeline: AuthPipeline
+    private let pipeline: AuthPipeline
     private let sender: EventSender?
     private var warmUpEvents: UInt64 = 0
 
@@ -38,25 +42,15 @@ final class PipelineDecisions: DecisionMaker {
         self.sender = sender
     }
 
+    var handler: any AuthRequestHandler { pipeline }
+
     /// Connects the sender before the measured requests (as a running agent is),
-    /// by delivering one event; false when the collector did not acknowledge it in time.
-    func warmUp(timeout: Duration) -> Bool {
-        guard let sender else { return true }
-        sender.submit(BenchmarkEvent.make(index: 0, sequence: 0))
-        let deadline = Timestamps.monotonic() + UInt64(timeout.nanoseconds)
-        while sender.stats.acknowledged < 1 {
-            if Timestamps.monotonic() >= deadline { return false }
-            Time.sleep(nanoseconds: 1_000_000)
-        }
+    /// by delivering one event.
+    func warmUp(endpoint: RPCEndpoint) throws(LatencyError) {
+        guard let sender else { return }
+        try SenderBenchmark.warmUp(sender, endpoint: endpoint)
         warmUpEvents = 1
-        return true
     }
-
-    func handle(_ request: AuthRequest) -> UInt64 {
-        pipeline.handle(request) { _ in }.decisionNanoseconds
-    }
-
-    func answeringPipeline(budget: Duration) -> AuthPipeline { pipeline }
 
     func finish(drainTimeout: Duration) -> (delivered: UInt64, dropped: UInt64) {
         guard let sender else { return (0, 0) }
@@ -66,20 +60,16 @@ final class PipelineDecisions: DecisionMaker {
         let delivered = stats.acknowledged - warmUpEvents
         return (delivered, stats.dropped + stats.evicted + stats.rejected + report.undelivered)
     }
-
-    static func sender(endpoint: RPCEndpoint) -> EventSender {
-        var logger = Logger(label: "authrelay.latency.sender")
-        logger.logLevel = .critical  // failures are the point of some conditions: count them, do not print them
-        return EventSender(configuration: EventSender.Configuration(endpoint: endpoint, agentID: "authrelay-latency"), logger: logger)
-    }
 }
 
 /// The naive agent: the event goes to the collector with a synchronous version 1
 /// REPORT_EVENT inside the decision, and the kernel gets its answer only after it.
+/// No deadline guard and no queue: the policy decides, the call is made, then
+/// the answer; the same code for synthetic requests and for real opens.
 ///
 /// `@unchecked Sendable`: used by one thread at a time, the benchmark's, or with
 /// `--source fanotify` the answering thread, which is joined before `finish`.
-final class NaiveDecisions: DecisionMaker, @unchecked Sendable {
+final class NaiveDecisions: DecisionMaker, AuthRequestHandler, @unchecked Sendable {
     private let policy: Policy
     private let client: CollectorClient
     private var sequence: UInt64 = 0
@@ -91,22 +81,26 @@ final class NaiveDecisions: DecisionMaker, @unchecked Sendable {
         client = CollectorClient(endpoint: endpoint, timeout: timeout, connectTimeout: timeout)
     }
 
+    var handler: any AuthRequestHandler { self }
+
     /// Connects before the measured requests (as a running agent is) by reporting one event.
     func warmUp() -> Bool {
         sequence += 1
         return (try? client.report(BenchmarkEvent.make(index: 0, sequence: sequence))) != nil
     }
 
-    func handle(_ request: AuthRequest) -> UInt64 {
+    func handle(_ request: AuthRequest, respond: (Event.Verdict) -> Void) -> AuthOutcome {
         let verdict = policy.decide(executable: request.executablePath, target: request.targetPath)
         report(request, verdict: verdict)
         // Only now does the kernel get its answer.
+        respond(verdict)
         let answered = Timestamps.monotonic()
-        return answered > request.arrivalNanoseconds ? answered - request.arrivalNanoseconds : 0
+        let decision = answered > request.arrivalNanoseconds ? answered - request.arrivalNanoseconds : 0
+        return AuthOutcome(verdict: verdict, forcedByDeadline: false, decisionNanoseconds: decision)
     }
 
     /// The synchronous REPORT_EVENT for one decided request.
-    func report(_ request: AuthRequest, verdict: Event.Verdict) {
+    private func report(_ request: AuthRequest, verdict: Event.Verdict) {
         sequence += 1
         let event = Event(
             sequence: sequence, timestampNanoseconds: Timestamps.realtime(), kind: request.kind, verdict: verdict,
@@ -117,14 +111,6 @@ final class NaiveDecisions: DecisionMaker, @unchecked Sendable {
         } else {
             failed += 1
         }
-    }
-
-    /// An AuthPipeline (no sender) that makes the REPORT_EVENT before it answers: the naive agent on real opens.
-    func answeringPipeline(budget: Duration) -> AuthPipeline {
-        var configuration = AuthPipeline.Configuration()
-        configuration.budget = budget
-        configuration.beforeAnswer = { request, verdict in self.report(request, verdict: verdict) }
-        return AuthPipeline(policy: policy, sender: nil, configuration: configuration)
     }
 
     func finish(drainTimeout: Duration) -> (delivered: UInt64, dropped: UInt64) {

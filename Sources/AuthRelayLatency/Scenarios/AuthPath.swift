@@ -5,7 +5,7 @@ import ONCRPC
 import SystemSupport
 
 /// The collector conditions the auth path is measured under.
-public enum CollectorCondition: String, Sendable, CaseIterable {
+package enum CollectorCondition: String, Sendable, CaseIterable {
     case healthy
     /// Every call sleeps `--collector-delay` in (or in front of) the collector.
     case slow
@@ -18,44 +18,44 @@ public enum CollectorCondition: String, Sendable, CaseIterable {
 /// `authrelay latency authpath`: the decision latency of paced synthetic auth
 /// requests for three designs (no telemetry, AuthRelay's queued sender, a naive
 /// synchronous clnt_call inside the decision) under four collector conditions.
-public enum AuthPathBenchmark {
-    public struct Options: Sendable {
-        public var requests = 10_000
+package enum AuthPathBenchmark {
+    package struct Options: Sendable {
+        package var requests = 10_000
         /// Requests per second, paced on a fixed schedule.
-        public var rate = 2_000.0
-        public var budget: Duration = .milliseconds(100)
-        public var collectorDelay: Duration = .milliseconds(20)
+        package var rate = 2_000.0
+        package var budget: Duration = .milliseconds(100)
+        package var collectorDelay: Duration = .milliseconds(20)
         /// The naive design's per-call timeout (libtirpc's 25 s default would stall a run).
-        public var naiveTimeout: Duration = .seconds(1)
+        package var naiveTimeout: Duration = .seconds(1)
         /// At most this many naive requests where each call can outlast the request interval (slow, stopped).
-        public var naiveLimit = 200
+        package var naiveLimit = 200
         /// No scenario issues new requests after this long.
-        public var maxSeconds = 30.0
+        package var maxDuration: Duration = .seconds(30)
         /// How long the queued sender may drain at the end of a scenario.
-        public var drainTimeout: Duration = .seconds(10)
-        public var transport: RPCTransport = .local
-        public var conditions = CollectorCondition.allCases
-        public var designs = AuthDesign.allCases
+        package var drainTimeout: Duration = .seconds(10)
+        package var transport: RPCTransport = .local
+        package var conditions = CollectorCondition.allCases
+        var designs = AuthDesign.allCases
         /// An existing collector instead of starting one (stopped and absent are then skipped).
-        public var collector: RPCEndpoint?
+        package var collector: RPCEndpoint?
         /// The collector to start; nil: `CollectorProgram.standard(in:)`.
-        public var program: CollectorProgram?
+        package var program: CollectorProgram?
         /// `--source fanotify --watch DIR`: real opens of files in this directory
         /// instead of synthetic requests (see AuthPathFanotify.swift); nil: synthetic.
-        public var watch: String?
+        package var watch: String?
         /// With `watch`: opens per scenario, at most.
-        public var opens = 200
+        package var opens = 200
         /// With `watch`: naive opens in the stopped condition, each waiting out its timeout.
-        public var naiveStoppedOpens = 5
-        public var quick = false
+        package var naiveStoppedOpens = 5
+        package var quick = false
 
-        public init() {}
+        package init() {}
 
-        public static var quick: Options {
+        package static var quick: Options {
             var options = Options()
             options.requests = 400
             options.naiveLimit = 24
-            options.maxSeconds = 2.5
+            options.maxDuration = .milliseconds(2500)
             options.drainTimeout = .seconds(3)
             options.opens = 100
             options.naiveStoppedOpens = 3
@@ -64,7 +64,7 @@ public enum AuthPathBenchmark {
         }
     }
 
-    public static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
+    package static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
         var report = LatencyReport(subcommand: "authpath", quick: options.quick)
         report.budgetMicroseconds = Double(options.budget.nanoseconds) / 1000
         let opens = try options.watch.map { directory throws(LatencyError) in try FanotifyOpens(directory: directory, count: options.opens) }
@@ -96,7 +96,7 @@ public enum AuthPathBenchmark {
             return report
         }
         report.notes.append("\(options.requests) requests per scenario at \(fixed(options.rate, 0))/s over \(label); budget \(options.budget.shortDescription); over_budget counts decisions slower than it")
-        report.notes.append("naive: one version 1 REPORT_EVENT per decision with a \(options.naiveTimeout.shortDescription) timeout; in slow and stopped at most \(options.naiveLimit) requests, and no scenario starts requests after \(fixed(options.maxSeconds, 1)) s")
+        report.notes.append("naive: one version 1 REPORT_EVENT per decision with a \(options.naiveTimeout.shortDescription) timeout; in slow and stopped at most \(options.naiveLimit) requests, and no scenario starts requests after \(fixed(Time.seconds(options.maxDuration), 1)) s")
         report.notes.append("stopped: the collector is SIGSTOPped while the requests arrive, then resumed before the queued sender's \(options.drainTimeout.shortDescription) drain; delivered = acknowledged by the collector, dropped = never acknowledged")
         return report
     }
@@ -108,7 +108,7 @@ public enum AuthPathBenchmark {
 
         if condition == .stopped { setup.pauseCollector() }
         let budgetNanoseconds = UInt64(options.budget.nanoseconds)
-        let boundNanoseconds = UInt64(options.maxSeconds * 1e9)
+        let boundNanoseconds = UInt64(max(0, options.maxDuration.nanoseconds))
         let requests = SyntheticRequests()
         var latency = LatencyDistribution()
         var overBudget: UInt64 = 0
@@ -131,7 +131,7 @@ public enum AuthPathBenchmark {
         result.authPath = AuthPathOutcome(design: design.rawValue, condition: condition.rawValue, requested: UInt64(options.requests),
                                           overBudget: overBudget, delivered: delivered, dropped: dropped)
         if latency.count < UInt64(options.requests) {
-            let why = latency.count < UInt64(limit) ? "no new requests after \(fixed(options.maxSeconds, 1)) s" : "naive limit \(limit) in this condition"
+            let why = latency.count < UInt64(limit) ? "no new requests after \(fixed(Time.seconds(options.maxDuration), 1)) s" : "naive limit \(limit) in this condition"
             result.notes.append("bounded: \(latency.count) of \(options.requests) requests (\(why))")
         }
         return result
@@ -145,11 +145,9 @@ public enum AuthPathBenchmark {
         case .noTelemetry:
             maker = PipelineDecisions(policy: SyntheticRequests.policy, budget: options.budget, sender: nil)
         case .queued:
-            let pipeline = PipelineDecisions(policy: SyntheticRequests.policy, budget: options.budget,
-                                             sender: PipelineDecisions.sender(endpoint: endpoint))
-            if condition != .absent && !pipeline.warmUp(timeout: .seconds(5)) {
-                throw LatencyError("the queued sender could not deliver a first event to \(endpoint) (\(condition.rawValue) collector)")
-            }
+            let sender = SenderBenchmark.makeSender(endpoint: endpoint, agentID: "authrelay-latency") { _ in }
+            let pipeline = PipelineDecisions(policy: SyntheticRequests.policy, budget: options.budget, sender: sender)
+            if condition != .absent { try pipeline.warmUp(endpoint: endpoint) }
             maker = pipeline
         case .naive:
             let naive = NaiveDecisions(policy: SyntheticRequests.policy, endpoint: endpoint, timeout: options.naiveTimeout)

@@ -2,13 +2,12 @@ import AuthRelay
 import AuthRelayAgent
 import AuthRelayHarness
 import AuthRelayProtocol
-import Glibc
 import ONCRPC
 import SystemSupport
 
 /// `authrelay latency authpath --source fanotify --watch DIR`: the same designs
 /// and collector conditions as the synthetic run, on real opens. Per scenario a
-/// FanotifySource watches DIR and answers through the design's pipeline, while a
+/// FanotifySource watches DIR and answers through the design's handler, while a
 /// child shell opens files in DIR (the source allows its own process without
 /// asking the policy, so the opens must come from another process). The latency
 /// is the one the agent measures: from the read() of the event to the answer.
@@ -17,15 +16,15 @@ extension AuthPathBenchmark {
                             _ options: Options, _ setup: CollectorSetup, _ opens: FanotifyOpens,
                             _ progress: Progress) throws(LatencyError) -> ScenarioResult {
         let maker = try decisions(design, condition, endpoint, options)
-        let pipeline = maker.answeringPipeline(budget: options.budget)
+        let handler = maker.handler
         let limit = switch (design, condition) {
         case (.naive, .stopped): min(options.naiveStoppedOpens, opens.count)
         case (.naive, .slow): min(options.naiveLimit, opens.count)
         default: opens.count
         }
         // Each naive open may wait out its timeout; past this the opening child is killed.
-        let naiveSeconds = design == .naive ? Double(limit) * Double(options.naiveTimeout.nanoseconds) / 1e9 : 0
-        let childBound = options.maxSeconds + naiveSeconds + 5
+        let naiveBound = design == .naive ? options.naiveTimeout * limit : .zero
+        let childBound = options.maxDuration + naiveBound + .seconds(5)
 
         if condition == .stopped { setup.pauseCollector() }
         let source: FanotifySource
@@ -39,11 +38,11 @@ extension AuthPathBenchmark {
         let stats = DecisionStats()
         let stop = StopSignal()
         let answering = NamedThread(name: "authrelay-lat-fan") {
-            source.run(pipeline: pipeline, stats: stats, stop: stop)
+            source.run(pipeline: handler, stats: stats, stop: stop)
         }
         progress.update("\(design.rawValue) / \(condition.rawValue): \(limit) opens")
         let started = Timestamps.monotonic()
-        let outcome = opens.open(limit, boundSeconds: childBound)
+        let outcome = opens.open(limit, bound: childBound)
         let seconds = Time.seconds(since: started)
         stop.signal()
         answering.join()
@@ -63,7 +62,7 @@ extension AuthPathBenchmark {
         case .finished:
             break
         case .killed:
-            result.notes.append("the opening child was killed after \(fixed(childBound, 1)) s")
+            result.notes.append("the opening child was killed after \(fixed(Time.seconds(childBound), 1)) s")
         case .spawnFailed(let reason):
             throw LatencyError("--source fanotify: cannot start /bin/sh to make the opens: \(reason)")
         }
@@ -107,26 +106,23 @@ final class FanotifyOpens {
         self.directory = path
         self.count = count
         guard count > 0 else { throw LatencyError("--source fanotify: the number of opens must be positive") }
-        guard geteuid() == 0 else {
+        guard Processes.effectiveUserID == 0 else {
             throw LatencyError("--source fanotify needs root (permission events need CAP_SYS_ADMIN); run it as root or use --source synthetic")
         }
         if let problem = FanotifySource.probe() {
             throw LatencyError("--source fanotify is not available here: \(problem); use --source synthetic")
         }
-        var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+        guard (try? FileSystem.status(path))??.kind == .directory else {
             throw LatencyError("--watch \(directory): not a directory")
         }
         for index in 0..<8 {
-            let file = "\(path)/.authrelay-latency-open-\(getpid())-\(index)"
-            let descriptor = Glibc.open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else {
-                let code = errno
+            let file = "\(path)/.authrelay-latency-open-\(Processes.currentID)-\(index)"
+            do {
+                try FileSystem.writeFile(file, Array("authrelay latency\n".utf8))
+            } catch {
                 remove()
-                throw LatencyError("--watch \(directory): cannot create \(file): \(String(cString: strerror(code)))")
+                throw LatencyError("--watch \(directory): cannot create \(file)", system: error)
             }
-            _ = "authrelay latency\n".withCString { write(descriptor, $0, strlen($0)) }
-            _ = Glibc.close(descriptor)
             files.append(file)
         }
         // Mark it once now, so a directory fanotify cannot watch fails before any collector starts.
@@ -139,8 +135,8 @@ final class FanotifyOpens {
     }
 
     /// Starts a child /bin/sh that opens `opens` files in turn (`true < FILE`)
-    /// and waits for it; kills it (by its pid) if it runs past `boundSeconds`.
-    func open(_ opens: Int, boundSeconds: Double) -> Outcome {
+    /// and waits for it; kills it (by its pid) if it runs past `bound`.
+    func open(_ opens: Int, bound: Duration) -> Outcome {
         let targets = (0..<opens).map { files[$0 % files.count] }
         let child: ChildProcess
         do {
@@ -148,13 +144,13 @@ final class FanotifyOpens {
         } catch {
             return .spawnFailed(error.description)
         }
-        guard child.wait(timeout: .nanoseconds(Int64(boundSeconds * 1e9))) == nil else { return .finished }
+        guard child.wait(timeout: bound) == nil else { return .finished }
         child.kill()
         return .killed
     }
 
     func remove() {
-        for file in files { unlink(file) }
+        for file in files { try? FileSystem.removeFile(file) }
         files = []
     }
 }

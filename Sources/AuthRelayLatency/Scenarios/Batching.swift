@@ -8,24 +8,24 @@ import SystemSupport
 /// size (version 2 REPORT_BATCH) and for classic one-way batched calls (NULL
 /// result routine, zero timeout, flushed by a normal call), every round checked
 /// against the collector's own count (GET_STATS).
-public enum BatchingBenchmark {
-    public struct Options: Sendable {
+package enum BatchingBenchmark {
+    package struct Options: Sendable {
         /// Events per scenario (over all rounds).
-        public var events = 200_000
-        public var batchSizes = [1, 8, 64, 512]
-        public var rounds = 5
-        public var transports: [RPCTransport] = [.tcp, .local]
+        package var events = 200_000
+        package var batchSizes = [1, 8, 64, 512]
+        package var rounds = 5
+        package var transports: [RPCTransport] = [.tcp, .local]
         /// One-way calls between two flushes.
-        public var flushEvery = 512
-        public var collectors: [RPCEndpoint] = []
+        package var flushEvery = 512
+        package var collectors: [RPCEndpoint] = []
         /// The collector to start; nil: `CollectorProgram.standard(in:)`.
-        public var program: CollectorProgram?
-        public var callTimeout: Duration = .seconds(5)
-        public var quick = false
+        package var program: CollectorProgram?
+        package var callTimeout: Duration = .seconds(5)
+        package var quick = false
 
-        public init() {}
+        package init() {}
 
-        public static var quick: Options {
+        package static var quick: Options {
             var options = Options()
             options.events = 8_192
             options.rounds = 2
@@ -34,7 +34,7 @@ public enum BatchingBenchmark {
         }
     }
 
-    public static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
+    package static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
         var report = LatencyReport(subcommand: "batching", quick: options.quick)
         if options.transports.contains(.udp) || options.collectors.contains(where: { $0.transport == .udp }) {
             throw LatencyError("batching runs over stream transports (tcp, unix): a batch of 512 events does not fit a UDP datagram, and one-way calls need a stream")

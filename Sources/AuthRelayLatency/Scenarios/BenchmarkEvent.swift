@@ -1,6 +1,6 @@
 import AuthRelay
 import AuthRelayProtocol
-import Glibc
+import SystemSupport
 
 /// The event every scenario sends: the same fields legacy-reporter fills in
 /// (exe /usr/bin/cat, target /tmp/legacy/file-N, a 32-byte digest), so the Swift
@@ -8,7 +8,7 @@ import Glibc
 enum BenchmarkEvent {
     static let executablePath = "/usr/bin/cat"
     static let digestBytes = 32
-    private static let identity = (pid: getpid(), ppid: getppid(), uid: getuid(), gid: getgid())
+    private static let identity = ProcessIdentity.current
 
     /// Event number `index` (0-based) with sequence `sequence`.
     static func make(index: UInt64, sequence: UInt64) -> Event {

@@ -1,3 +1,5 @@
+import AuthRelayHarness
+
 /// What one scenario did in one round.
 struct RoundOutcome {
     /// Per-call latencies; nil when the scenario only reports a summary (the C client).

@@ -1,5 +1,6 @@
 import AuthRelay
 import AuthRelayProtocol
+import SystemSupport
 
 /// Requests that arrive on a fixed schedule, whatever the agent is doing: a
 /// request's latency runs from its scheduled arrival, so an agent that falls
@@ -22,7 +23,7 @@ struct PacedArrivals {
     func wait(for index: Int) -> UInt64 {
         let arrival = arrival(of: index)
         let now = Timestamps.monotonic()
-        if now + 200_000 < arrival { Time.sleep(untilMonotonic: arrival - 100_000) }
+        if now + 200_000 < arrival { SystemClock.sleep(untilMonotonic: arrival - 100_000) }
         while Timestamps.monotonic() < arrival {}
         return arrival
     }

@@ -9,45 +9,45 @@ import SystemSupport
 /// (1 and 2 producer threads; collector healthy, SIGSTOPped and absent), and
 /// the events/s the EventSender gets into the collector end to end beside the
 /// plain C client sending batches of 512, interleaved in the same run.
-public enum SenderBenchmark {
-    public struct Options: Sendable {
+package enum SenderBenchmark {
+    package struct Options: Sendable {
         /// Timed submits per producer thread in each scenario (over all its rounds).
-        public var submits = 500_000
-        public var producerCounts = [1, 2]
+        package var submits = 500_000
+        package var producerCounts = [1, 2]
         /// Submits per second over all producer threads, paced in 1 ms ticks.
-        public var rate = 200_000.0
-        public var conditions: [CollectorCondition] = [.healthy, .stopped, .absent]
+        package var rate = 200_000.0
+        package var conditions: [CollectorCondition] = [.healthy, .stopped, .absent]
         /// Interleaved rounds of the submit scenarios.
-        public var submitRounds = 5
+        package var submitRounds = 5
         /// How long a healthy or stopped scenario's sender may drain at its end.
-        public var drainTimeout: Duration = .seconds(10)
+        package var drainTimeout: Duration = .seconds(10)
         /// End to end: events per EventSender round.
-        public var events = 2_000_000
-        /// End to end: seconds per C client round (`legacy-reporter -D`).
-        public var seconds = 1.0
+        package var events = 2_000_000
+        /// End to end: how long each C client round runs (`legacy-reporter -D`).
+        package var cRoundLength: Duration = .seconds(1)
         /// End to end: interleaved rounds per client and transport.
-        public var rounds = 5
-        public var transports: [RPCTransport] = [.local, .tcp]
+        package var rounds = 5
+        package var transports: [RPCTransport] = [.local, .tcp]
         /// Existing collectors instead of starting one (the submit cost then runs healthy only).
-        public var collectors: [RPCEndpoint] = []
+        package var collectors: [RPCEndpoint] = []
         /// The collector to start; nil: `CollectorProgram.standard(in:)`.
-        public var program: CollectorProgram?
+        package var program: CollectorProgram?
         /// Goals: submit p99.9 under this in every condition (also the over-budget bound)...
-        public var submitGoal: Duration = .microseconds(2)
+        package var submitGoal: Duration = .microseconds(2)
         /// ...and end-to-end events/s at least this fraction of the C client's.
-        public var throughputGoal = 0.8
-        public var quick = false
+        package var throughputGoal = 0.8
+        package var quick = false
 
-        public init() {}
+        package init() {}
 
         /// What `--quick` runs: a few seconds in all.
-        public static var quick: Options {
+        package static var quick: Options {
             var options = Options()
             options.submits = 20_000
             options.submitRounds = 1  // one round of 20,000 overflows the stopped sender's 16,384-event queue
             options.drainTimeout = .seconds(3)
             options.events = 200_000
-            options.seconds = 0.1
+            options.cRoundLength = .milliseconds(100)
             options.rounds = 2
             options.quick = true
             return options
@@ -65,7 +65,7 @@ public enum SenderBenchmark {
         (0..<UInt64(count)).map { BenchmarkEvent.make(index: $0, sequence: 0) }
     }
 
-    public static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
+    package static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
         try check(options)
         var report = LatencyReport(subcommand: "sender", quick: options.quick)
         report.budgetMicroseconds = Double(options.submitGoalNanoseconds) / 1000
@@ -101,7 +101,7 @@ public enum SenderBenchmark {
         if options.transports.contains(.udp) || options.collectors.contains(where: { $0.transport == .udp }) {
             throw LatencyError("sender runs over stream transports (unix, tcp): a batch of 512 events does not fit a UDP datagram")
         }
-        guard options.submits > 0, options.rate > 0, options.events > 0, options.seconds > 0, options.rounds > 0,
+        guard options.submits > 0, options.rate > 0, options.events > 0, options.cRoundLength > .zero, options.rounds > 0,
               options.submitRounds > 0, options.producerCounts.allSatisfy({ $0 > 0 }) else {
             throw LatencyError("submits, rate, events, seconds, rounds and producer counts must be positive")
         }
@@ -145,7 +145,7 @@ public enum SenderBenchmark {
                 sender.close(drainTimeout: .zero)
                 throw LatencyError("the EventSender could not deliver a first event to \(endpoint) within \(timeout.shortDescription): \(error)")
             }
-            Time.sleep(nanoseconds: 1_000_000)
+            SystemClock.sleep(.milliseconds(1))
         }
     }
 }

@@ -79,7 +79,7 @@ private struct ProducerBody: Sendable {
         var done = 0
         var tick: UInt64 = 0
         while done < submits {
-            Time.sleep(untilMonotonic: start + tick * SubmitCostRun.tickNanoseconds)
+            SystemClock.sleep(untilMonotonic: start + tick * SubmitCostRun.tickNanoseconds)
             tick += 1
             let end = min(done + perTick, submits)
             while done < end {

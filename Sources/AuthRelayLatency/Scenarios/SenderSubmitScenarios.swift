@@ -1,4 +1,5 @@
 import AuthRelay
+import AuthRelayHarness
 import AuthRelayProtocol
 import ONCRPC
 

@@ -65,7 +65,7 @@ enum SenderThroughput {
                     case .sender:
                         rounds[index].append(try senderRound(endpoint, events: events, stats: stats))
                     case .c:
-                        rounds[index].append(try cRound(endpoint, seconds: options.seconds, executables: executables,
+                        rounds[index].append(try cRound(endpoint, length: options.cRoundLength, executables: executables,
                                                         directory: directory, stats: stats, run: round))
                     }
                 }
@@ -86,7 +86,7 @@ enum SenderThroughput {
             }
             results += transportResults
         }
-        notes.append("end-to-end: \(options.rounds) interleaved rounds per client and transport; EventSender: \(options.events) events per round from one producer flat out, queue capacity \(options.events + 1) (+1 for the warm-up event); C: legacy-reporter -B 512 -D \(fixed(options.seconds, 3)); rate = median of the rounds' acknowledged events/s; count = the collector's batches")
+        notes.append("end-to-end: \(options.rounds) interleaved rounds per client and transport; EventSender: \(options.events) events per round from one producer flat out, queue capacity \(options.events + 1) (+1 for the warm-up event); C: legacy-reporter -B 512 -D \(fixed(Time.seconds(options.cRoundLength), 3)); rate = median of the rounds' acknowledged events/s; count = the collector's batches")
         notes.append("end-to-end rows measure throughput only: their percentile columns and p50_vs_c are 0 (not measured)")
         return (results, notes, errors)
     }
@@ -132,7 +132,7 @@ enum SenderThroughput {
                 sender.close(drainTimeout: .zero)
                 throw LatencyError("EventSender to \(endpoint): \(now.acknowledged - 1) of \(events.count) events acknowledged after 300 s (\(now.lastError ?? "no error"))")
             }
-            Time.sleep(nanoseconds: 500_000)
+            SystemClock.sleep(.microseconds(500))
         }
         let seconds = Time.seconds(since: start)
         let report = sender.close(drainTimeout: .seconds(1))
@@ -144,13 +144,13 @@ enum SenderThroughput {
     }
 
     /// One `legacy-reporter -B 512 -D S` run, read from its summary line.
-    private static func cRound(_ endpoint: RPCEndpoint, seconds: Double, executables: Executables, directory: TemporaryDirectory,
+    private static func cRound(_ endpoint: RPCEndpoint, length: Duration, executables: Executables, directory: TemporaryDirectory,
                                stats: CollectorStatsReader, run: Int) throws(LatencyError) -> Round {
-        let arguments = LegacyReporter.addressArguments(endpoint) + ["-B", "512", "-D", fixed(seconds, 3), "-T", "5000"]
+        let arguments = LegacyReporter.addressArguments(endpoint) + ["-B", "512", "-D", fixed(Time.seconds(length), 3), "-T", "5000"]
         let before = try stats.read()
         let child = try ChildProcess(executables.path(LegacyReporter.name), arguments,
                                      outputIn: directory, tag: "reporter-\(endpoint.transport.rawValue)-\(run)")
-        guard let ended = child.wait(timeout: .seconds(Int64(seconds) + 60)) else {
+        guard let ended = child.wait(timeout: length + .seconds(60)) else {
             child.stop()
             throw LatencyError("\(LegacyReporter.name) \(arguments.joined(separator: " ")) did not finish in time")
         }

@@ -7,25 +7,25 @@ import SystemSupport
 /// `authrelay latency transports`: the round trip of one event per call over
 /// ONC RPC on tcp, udp and unix, beside a raw ping-pong floor and the plain C
 /// client on the same transports, all interleaved in one run.
-public enum TransportsBenchmark {
-    public struct Options: Sendable {
+package enum TransportsBenchmark {
+    package struct Options: Sendable {
         /// Calls per scenario (over all rounds).
-        public var count = 100_000
-        public var rounds = 10
+        package var count = 100_000
+        package var rounds = 10
         /// Unrecorded calls per Swift client before the first round (connect, page in).
-        public var warmup = 1_000
-        public var transports: [RPCTransport] = [.tcp, .udp, .local]
+        package var warmup = 1_000
+        package var transports: [RPCTransport] = [.tcp, .udp, .local]
         /// Existing collectors to use instead of starting one (one per transport).
-        public var collectors: [RPCEndpoint] = []
+        package var collectors: [RPCEndpoint] = []
         /// The collector to start; nil: `CollectorProgram.standard(in:)`.
-        public var program: CollectorProgram?
-        public var callTimeout: Duration = .seconds(5)
-        public var quick = false
+        package var program: CollectorProgram?
+        package var callTimeout: Duration = .seconds(5)
+        package var quick = false
 
-        public init() {}
+        package init() {}
 
         /// What `--quick` runs: a few seconds in all.
-        public static var quick: Options {
+        package static var quick: Options {
             var options = Options()
             options.count = 2_000
             options.rounds = 4
@@ -35,7 +35,7 @@ public enum TransportsBenchmark {
         }
     }
 
-    public static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
+    package static func run(_ options: Options, executables: Executables, progress: Progress) throws(LatencyError) -> LatencyReport {
         var report = LatencyReport(subcommand: "transports", quick: options.quick)
         let directory = try TemporaryDirectory(prefix: "authrelay-latency-transports")
         var collector: CollectorSupervisor?

@@ -1,28 +1,15 @@
-import AuthRelay
 import AuthRelayProtocol
-import Glibc
 import SystemSupport
 
-/// Sleeping and formatting helpers; the clocks themselves are AuthRelay's `Timestamps`.
+/// Elapsed time; the clocks themselves are `Timestamps` (and SystemClock for sleeping).
 enum Time {
-    static func sleep(nanoseconds: UInt64) {
-        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
-    }
-
-    static func sleep(_ duration: Duration) {
-        sleep(nanoseconds: UInt64(max(duration.nanoseconds, 0)))
-    }
-
-    /// Sleeps until CLOCK_MONOTONIC reaches `deadline` (ns).
-    static func sleep(untilMonotonic deadline: UInt64) {
-        var target = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &target, nil) == EINTR {}
-    }
-
     static func seconds(since start: UInt64) -> Double {
         Double(Timestamps.monotonic() - start) / 1e9
+    }
+
+    /// `duration` in seconds, for figures and notes.
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.nanoseconds) / 1e9
     }
 }
 
