@@ -1,5 +1,4 @@
 #include "concrpc.h"
-#include <errno.h>
 
 const CONCRPC_xdrproc CONCRPC_xdr_void = (CONCRPC_xdrproc)xdr_void;
 const CONCRPC_xdrproc CONCRPC_xdr_wrapstring = (CONCRPC_xdrproc)xdr_wrapstring;
@@ -56,19 +55,6 @@ bool_t CONCRPC_xdr_decode(CONCRPC_xdrproc routine, void *object, const void *buf
 
 unsigned long CONCRPC_xdr_sizeof(CONCRPC_xdrproc routine, void *object) {
     return xdr_sizeof((xdrproc_t)routine, object);
-}
-
-int CONCRPC_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid) {
-    // struct ucred's layout (pid, uid, gid), declared here because glibc hides it without _GNU_SOURCE.
-    struct { pid_t pid; uid_t uid; gid_t gid; } credentials;
-    socklen_t length = sizeof(credentials);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
-        return -1;
-    }
-    *pid = credentials.pid;
-    *uid = credentials.uid;
-    *gid = credentials.gid;
-    return 0;
 }
 
 bool_t CONCRPC_xdr_decode_prefix(CONCRPC_xdrproc routine, void *object, const void *buffer, unsigned int length,

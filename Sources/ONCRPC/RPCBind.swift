@@ -1,6 +1,7 @@
 import CONCRPC
 import CTIRPC
 import Glibc
+import SystemSupport
 
 /// rpcbind (program 100000), asked with this package's own client so every
 /// question is bounded by a timeout (libtirpc's rpcb_getaddr waits far longer).
@@ -23,7 +24,7 @@ public enum RPCBind {
 
     /// The AF_LOCAL socket of this machine's rpcbind; nil when rpcbind is not running.
     public static var localSocketPath: String? {
-        localSocketPaths.first { access($0, F_OK) == 0 }
+        localSocketPaths.first(where: FileSystem.exists)
     }
 
     /// A client for rpcbind itself on `host`: its AF_LOCAL socket on this machine, else TCP port 111.

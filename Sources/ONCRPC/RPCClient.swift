@@ -1,6 +1,7 @@
 import CONCRPC
 import CTIRPC
 import Glibc
+import SystemSupport
 
 /// A typed ONC RPC client for one program and version at one endpoint.
 ///
@@ -8,8 +9,12 @@ import Glibc
 /// round trip, so a shared client would make one thread wait for another's
 /// reply. `RPCClient` is therefore not `Sendable`; give each thread its own.
 ///
-/// It handles libtirpc's traps itself:
-/// - SIGPIPE is ignored process-wide (libtirpc writes with plain write()).
+/// The process must ignore SIGPIPE: libtirpc writes with plain write(), so a
+/// server that goes away mid-call would otherwise kill it. That is a
+/// process-wide setting, which a library does not make: executables call
+/// `ProcessSettings.ignoreBrokenPipe()` at start.
+///
+/// It handles libtirpc's other traps itself:
 /// - A send is bounded by about the call timeout (SO_SNDTIMEO of a quarter of it
 ///   on each write), so a stopped server with full buffers cannot block a call
 ///   for seconds. The connection is then dropped: the record was cut short.
@@ -28,6 +33,7 @@ public final class RPCClient {
     public var connectTimeout: Duration
 
     private var handle: UnsafeMutablePointer<CLIENT>?
+    /// The handle's socket, owned by the handle (CLSET_FD_CLOSE): borrowed to set options.
     private var descriptor: Int32 = -1
     private var sendTimeout: Duration?
     /// Where the handle is connected, as "tcp 127.0.0.1:4000" or "unix /run/x.sock".
@@ -37,7 +43,6 @@ public final class RPCClient {
         endpoint: RPCEndpoint, program: UInt32, version: UInt32,
         timeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(2)
     ) {
-        RPCClient.ignoreSIGPIPE
         self.endpoint = endpoint
         self.program = program
         self.version = version
@@ -46,8 +51,6 @@ public final class RPCClient {
     }
 
     deinit { disconnect() }
-
-    private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     public var isConnected: Bool { handle != nil }
 
@@ -92,7 +95,7 @@ public final class RPCClient {
             defer { CONCRPC_xdr_free(decode.routine, result) }
             let status = withUnsafeMutablePointer(to: &argument) { argumentPointer in
                 CONCRPC_clnt_call(handle, rpcproc_t(procedure), encode.routine, argumentPointer,
-                                  decode.routine, result, timeval(timeout ?? self.timeout))
+                                  decode.routine, result, (timeout ?? self.timeout).rpcTimeval)
             }
             try check(status, procedure: procedure)
             return body(result)
@@ -127,13 +130,17 @@ public final class RPCClient {
             // once or twice, the next write fails with EAGAIN, and xdrrec_endofrecord tries
             // once more). A quarter of the call timeout per write keeps the whole send
             // within about the call timeout (measured in the Traps tests).
-            try SocketOptions.setSendTimeout(descriptor, timeout / 4)
+            do {
+                try FileDescriptor.borrowing(descriptor) { (socket) throws(SystemError) in try socket.setSendTimeout(timeout / 4) }
+            } catch {
+                throw .system(error)
+            }
             sendTimeout = timeout
         }
         if endpoint.transport == .udp, sendTimeout != timeout {
             // clnt_dg retransmits every "retry timeout"; make it the call timeout
             // so one call is one datagram (delivery is at-least-once either way).
-            var wait = timeval(timeout)
+            var wait = timeout.rpcTimeval
             _ = CONCRPC_clnt_control(handle!, UInt32(CLSET_RETRY_TIMEOUT), &wait)
             sendTimeout = timeout
         }
@@ -172,17 +179,22 @@ public final class RPCClient {
 
     private func open(_ target: RPCEndpoint) throws(RPCError) {
         let addresses: [SocketAddress]
-        switch target {
-        case .tcp(let host, let port): addresses = try SocketAddress.resolve(host: host, port: port, datagram: false)
-        case .udp(let host, let port): addresses = try SocketAddress.resolve(host: host, port: port, datagram: true)
-        case .unix(let path): addresses = [try SocketAddress.local(path: path)]
-        case .rpcbind: preconditionFailure("resolved before")
+        do {
+            switch target {
+            case .tcp(let host, let port): addresses = try SocketAddress.resolve(host: host, port: port, datagram: false)
+            case .udp(let host, let port): addresses = try SocketAddress.resolve(host: host, port: port, datagram: true)
+            case .unix(let path): addresses = [try SocketAddress.unix(path: path)]
+            case .rpcbind: preconditionFailure("resolved before")
+            }
+        } catch {
+            // getaddrinfo found nothing, or a unix path does not fit sockaddr_un (ENAMETOOLONG).
+            throw .system(error, status: target.transport == .local ? .unknownAddress : .unknownHost)
         }
         // A stream tries each address in turn within one connect timeout ("localhost" may
         // resolve to ::1 first while the server listens on 127.0.0.1 only). A datagram
         // socket has no handshake to fail, so it takes the first address.
         let datagram = target.transport == .udp
-        let deadline = ContinuousClock.now + connectTimeout
+        let deadline = SystemClock.deadline(after: connectTimeout)
         var failure: RPCError?
         for address in datagram ? Array(addresses.prefix(1)) : addresses {
             do {
@@ -195,21 +207,31 @@ public final class RPCClient {
         throw failure ?? RPCError(status: .unknownHost, function: "getaddrinfo", context: "\(target): no address")
     }
 
-    private func open(_ target: RPCEndpoint, at address: SocketAddress, datagram: Bool, deadline: ContinuousClock.Instant) throws(RPCError) {
-        let fd = socket(address.family, Int32((datagram ? SOCK_DGRAM : SOCK_STREAM).rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .system("socket", context: target.description) }
-        var owned = true
-        defer { if owned { close(fd) } }
-
+    private func open(_ target: RPCEndpoint, at address: SocketAddress, datagram: Bool, deadline: UInt64) throws(RPCError) {
+        let socket: FileDescriptor
+        do {
+            socket = try FileDescriptor.socket(family: address.family, datagram ? .datagram : .stream)
+        } catch {
+            throw .system(error, context: target.description)
+        }
         if !datagram {
-            try connectWithTimeout(fd, address, target, deadline: deadline)
+            do {
+                // Non-blocking connect, poll, SO_ERROR. Only EINPROGRESS (a TCP handshake under
+                // way) waits: anything else, including an AF_LOCAL EAGAIN (the server's backlog is
+                // full), fails now, since poll could not tell it apart from success and libtirpc
+                // would then connect again, blocking.
+                try socket.connect(to: address, timeout: SystemClock.remaining(until: deadline))
+            } catch {
+                throw .system(error, status: .cantConnect, context: "\(target) \(programDescription)")
+            }
             if target.transport == .tcp {
-                try SocketOptions.set(fd, Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1), "TCP_NODELAY")
+                do { try socket.setNoDelay() } catch { throw .system(error) }
             }
         }
         // libtirpc copies the address out of the netbuf (clnt_vc_create and clnt_dg_create
         // both keep their own copy), so the buffer only has to live through the create call.
         var storage = address.storage
+        let fd = socket.rawValue
         let client: UnsafeMutablePointer<CLIENT>? = withUnsafeMutableBytes(of: &storage) { raw in
             var buffer = netbuf(maxlen: UInt32(address.length), len: UInt32(address.length), buf: raw.baseAddress)
             if datagram {
@@ -225,41 +247,22 @@ public final class RPCClient {
             throw RPCError(status: RPCStatus(status), errno: code, function: datagram ? "clnt_dg_create" : "clnt_vc_create",
                            context: "\(target) \(programDescription)")
         }
+        // From here the handle owns the socket: clnt_destroy closes it.
         var closeOnDestroy: Int32 = 1
         _ = CONCRPC_clnt_control(client, UInt32(CLSET_FD_CLOSE), &closeOnDestroy)
-        owned = false
         handle = client
-        descriptor = fd
+        descriptor = socket.releaseOwnership()
         sendTimeout = nil
         connectedAddress = target.description
     }
+}
 
-    /// connect() bounded by `deadline`: non-blocking connect, then poll for writability.
-    private func connectWithTimeout(
-        _ fd: Int32, _ address: SocketAddress, _ target: RPCEndpoint, deadline: ContinuousClock.Instant
-    ) throws(RPCError) {
-        func failure(_ code: Int32) -> RPCError {
-            RPCError(status: .cantConnect, errno: code, function: "connect", context: "\(target) \(programDescription)")
-        }
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        if address.withSockaddr({ Glibc.connect(fd, $0, $1) }) != 0 {
-            // EINPROGRESS: a TCP handshake under way. Anything else, including an AF_LOCAL
-            // EAGAIN (the server's backlog is full), fails now: poll could not tell it apart
-            // from success, and libtirpc would then connect again, blocking.
-            guard errno == EINPROGRESS else { throw failure(errno) }
-            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            var ready: Int32
-            repeat {
-                let remaining = max(deadline - ContinuousClock.now, .zero)
-                ready = poll(&poller, 1, Int32(clamping: remaining.milliseconds))
-            } while ready < 0 && errno == EINTR
-            guard ready == 1 else { throw failure(ready == 0 ? ETIMEDOUT : errno) }
-            var code: Int32 = 0
-            var size = socklen_t(MemoryLayout<Int32>.size)
-            guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &size) == 0 else { throw failure(errno) }
-            guard code == 0 else { throw failure(code) }
-        }
-        _ = fcntl(fd, F_SETFL, flags)
+extension Duration {
+    /// The duration as the struct timeval libtirpc's calls take. Swift imports that
+    /// C type once per module that includes it (CTIRPC's is not CSystemSupport's),
+    /// so SystemSupport's `timeval(Duration)` does not apply here.
+    var rpcTimeval: timeval {
+        let (seconds, attoseconds) = components
+        return timeval(tv_sec: Int(max(seconds, 0)), tv_usec: Int(max(attoseconds, 0) / 1_000_000_000_000))
     }
 }

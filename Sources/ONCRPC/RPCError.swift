@@ -1,6 +1,6 @@
 import CONCRPC
 import CTIRPC
-import Glibc
+import SystemSupport
 
 /// libtirpc's `enum clnt_stat`, as Swift.
 public enum RPCStatus: Int32, Sendable, CaseIterable {
@@ -137,7 +137,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
             text += ", server supports versions \(versions.lowerBound)...\(versions.upperBound)"
         }
         if errno != 0 {
-            text += ", errno \(errno) (\(String(cString: strerror(errno))))"
+            text += ", errno \(errno) (\(SystemError(function: function, errno: errno).reason))"
         }
         if !context.isEmpty {
             text += " [\(context)]"
@@ -145,7 +145,11 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         return text
     }
 
-    static func system(_ function: String, errno: Int32 = Glibc.errno, context: String = "") -> RPCError {
-        RPCError(status: .systemError, errno: errno, function: function, context: context)
+    /// A system call this layer made itself failed (socket, connect, setsockopt,
+    /// building an address): its function and errno, under `status`. The context
+    /// defaults to what the call was on (`path`, `detail`).
+    static func system(_ error: SystemError, status: RPCStatus = .systemError, context: String? = nil) -> RPCError {
+        RPCError(status: status, errno: error.errno, function: error.function,
+                 context: context ?? [error.path, error.detail].compactMap { $0 }.joined(separator: ": "))
     }
 }

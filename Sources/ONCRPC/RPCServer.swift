@@ -1,5 +1,3 @@
-import CONCRPC
-import CTIRPC
 import Glibc
 import Logging
 import SystemSupport
@@ -9,7 +7,7 @@ import SystemSupport
 /// - It binds its listeners itself (bind address, unix socket mode, stale
 ///   socket file removal), accepts connections itself (over `maxConnections`
 ///   it accepts and closes at once), and closes connections idle for `idleTimeout`.
-/// - One thread polls a wake-up pipe, the listeners and the connections. Every
+/// - One thread polls a wake-up signal, the listeners and the connections. Every
 ///   socket is non-blocking; a stream's records are assembled across reads and
 ///   fragments up to `maxRecordSize` (see `StreamConnection` for why libtirpc's
 ///   stream transport is not used), so no client can block the loop: not one
@@ -25,7 +23,10 @@ import SystemSupport
 ///   are removed at stop.
 ///
 /// Not thread-safe: `run()` and the handlers run on the caller's thread; only
-/// `StopHandle` may be used from elsewhere (also from a signal handler).
+/// `StopHandle` may be used from elsewhere.
+///
+/// Process-wide settings are the program's: the server sends with MSG_NOSIGNAL,
+/// but the `RPCClient` it uses for rpcbind needs SIGPIPE ignored (see there).
 public final class RPCServer {
     public struct Configuration: Sendable {
         public var listeners: [Listener]
@@ -65,14 +66,19 @@ public final class RPCServer {
         public init() {}
     }
 
-    /// Stops a running server from any thread or from a signal handler: it only
-    /// write()s one byte to the server's wake-up pipe (async-signal-safe).
+    /// Stops a running server from any thread: it signals the server's wake-up
+    /// eventfd. The handle holds the `WakeSignal` itself, not its number, so the
+    /// descriptor lives as long as any handle does: a `requestStop()` after the
+    /// server is gone can never write into a descriptor closed and reused.
+    ///
+    /// Not for signal handlers, and it need not be async-signal-safe: signals
+    /// reach a program through SystemSupport's `SignalRoute` (a `ServiceGroup`
+    /// stops its services), and this is called from an ordinary thread.
     public struct StopHandle: Sendable {
-        let fd: Int32
+        let wake: WakeSignal
 
         public func requestStop() {
-            var byte: UInt8 = 1
-            _ = write(fd, &byte, 1)
+            wake.signal()
         }
     }
 
@@ -88,7 +94,7 @@ public final class RPCServer {
         return current
     }
     public var openConnections: Int { connections.count }
-    public var stopHandle: StopHandle { StopHandle(fd: wakeUpPipe.write) }
+    public var stopHandle: StopHandle { StopHandle(wake: wake) }
 
     private let logger: Logger
     private let dispatcher: RPCDispatcher
@@ -99,7 +105,8 @@ public final class RPCServer {
     private var connections: [Int32: StreamConnection] = [:]
     private var registeredWithRPCBind: [(program: UInt32, version: UInt32, transport: RPCTransport)] = []
     private let maxConnections: Int
-    private let wakeUpPipe: (read: Int32, write: Int32)
+    /// Set by `StopHandle.requestStop()`; polled by `run()`.
+    private let wake = WakeSignal()
     private var stopping = false
     private var lastRefusalLog: UInt64 = 0
     private let datagram = ByteBuffer()
@@ -113,16 +120,6 @@ public final class RPCServer {
         self.logger = logger
         dispatcher = RPCDispatcher(programs: programs)
         maxConnections = Self.clampedMaxConnections(configuration.maxConnections, logger: logger)
-        _ = Self.ignoreSIGPIPE
-        var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else {
-            throw .socket(function: "pipe", errno: errno, listener: configuration.listeners.first ?? .unix(path: "-"))
-        }
-        for fd in ends {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        wakeUpPipe = (ends[0], ends[1])
         do {
             for listener in configuration.listeners {
                 let socket = try ListeningSocket.open(listener)
@@ -137,17 +134,8 @@ public final class RPCServer {
         } catch {
             unregisterFromRPCBind()
             closeListeners()
-            Glibc.close(wakeUpPipe.read)
-            Glibc.close(wakeUpPipe.write)
             throw error
         }
-    }
-
-    // The wake-up pipe stays open for the life of the object: a late `requestStop()`
-    // must never write into a descriptor number that was closed and reused.
-    deinit {
-        Glibc.close(wakeUpPipe.read)
-        Glibc.close(wakeUpPipe.write)
     }
 
     // MARK: Running
@@ -157,45 +145,48 @@ public final class RPCServer {
     /// `drainTimeout`) and closes every connection. `onTick` runs every
     /// `tickInterval` on this thread.
     public func run(onTick: () -> Void = {}) {
-        var pollSet: [pollfd] = []
+        // Rebuilt for each wait, with kept capacity: no allocation once warm.
+        var pollSet = PollSet()
         var order: [StreamConnection] = []
-        let tick = configuration.tickInterval.nanoseconds
-        var nextTick = monotonicNanoseconds() + tick
+        let tick = UInt64(max(configuration.tickInterval.nanoseconds, 0))
+        var nextTick = SystemClock.monotonicNanoseconds() + tick
         while !stopping {
-            let now = monotonicNanoseconds()
-            pollSet.removeAll(keepingCapacity: true)
+            let now = SystemClock.monotonicNanoseconds()
+            pollSet.removeAll()
             order.removeAll(keepingCapacity: true)
-            pollSet.append(pollfd(fd: wakeUpPipe.read, events: Int16(POLLIN), revents: 0))
+            pollSet.add(wake.descriptor, .readable)
             for (index, listener) in streamListeners.enumerated() {
-                // A paused listener (no descriptors left) goes in as fd -1, which poll ignores.
-                let paused = listenerPausedUntil[index] > now
-                pollSet.append(pollfd(fd: paused ? -1 : listener.fd, events: Int16(POLLIN), revents: 0))
+                // A paused listener (no descriptors left) keeps its index but is not polled.
+                if listenerPausedUntil[index] > now { pollSet.addPlaceholder() } else { pollSet.add(listener.fd, .readable) }
             }
             for socket in datagramSockets {
-                pollSet.append(pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0))
+                pollSet.add(socket.fd, .readable)
             }
             let firstConnection = pollSet.count
             for connection in connections.values {
                 order.append(connection)
-                pollSet.append(pollfd(fd: connection.fd, events: Int16(connection.hasPendingOutput ? POLLOUT : POLLIN), revents: 0))
+                pollSet.add(connection.fd, connection.hasPendingOutput ? .writable : .readable)
             }
-            let timeout = nextTick > now ? Int32(clamping: (nextTick - now + 999_999) / 1_000_000) : 0
-            let ready = poll(&pollSet, nfds_t(pollSet.count), timeout)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                logger.critical("poll failed: \(String(cString: strerror(errno)))")
+            let ready: Int
+            do {
+                ready = try pollSet.wait(timeout: .nanoseconds(Int64(clamping: nextTick > now ? nextTick - now : 0)))
+            } catch {
+                logger.critical("poll failed: \(error)")
                 break
             }
-            let after = monotonicNanoseconds()
+            let after = SystemClock.monotonicNanoseconds()
             if ready > 0 {
-                if pollSet[0].revents != 0 { drainWakeUpPipe() }
-                for (index, socket) in datagramSockets.enumerated() where pollSet[1 + streamListeners.count + index].revents != 0 {
+                if !pollSet.ready(0).isEmpty {
+                    wake.clear()
+                    stopping = true
+                }
+                for (index, socket) in datagramSockets.enumerated() where !pollSet.ready(1 + streamListeners.count + index).isEmpty {
                     serveDatagrams(socket)
                 }
-                for (index, connection) in order.enumerated() where pollSet[firstConnection + index].revents != 0 {
+                for (index, connection) in order.enumerated() where !pollSet.ready(firstConnection + index).isEmpty {
                     serve(connection, now: after)
                 }
-                for (index, listener) in streamListeners.enumerated() where pollSet[1 + index].revents != 0 {
+                for (index, listener) in streamListeners.enumerated() where !pollSet.ready(1 + index).isEmpty {
                     accept(on: listener, index: index, now: after)
                 }
             }
@@ -241,31 +232,33 @@ public final class RPCServer {
     private func accept(on listener: ListeningSocket, index: Int, now: UInt64) {
         // A few at a time, so a burst of connections cannot starve the loop.
         for _ in 0..<64 {
-            let fd = Glibc.accept(listener.fd, nil, nil)
-            if fd < 0 {
-                if errno == EMFILE || errno == ENFILE {
+            let full = connections.count >= maxConnections
+            let socket: FileDescriptor
+            do {
+                // A connection refused for `maxConnections` is closed at once: not worth making non-blocking.
+                guard let accepted = try listener.accept(nonBlocking: !full) else { return }
+                socket = accepted
+            } catch {
+                if error.errno == EMFILE || error.errno == ENFILE {
                     // Out of descriptors: the listener would stay readable and the loop spin.
                     listenerPausedUntil[index] = now + 1_000_000_000
                     logger.error("out of file descriptors: not accepting for a second", metadata: ["listener": "\(listener.listener)"])
                 }
                 return
             }
-            if connections.count >= maxConnections {
-                Glibc.close(fd)
+            if full {
+                _ = consume socket
                 refused(listener, now: now)
                 continue
             }
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             let transport = listener.listener.transport
             if transport == .tcp {
-                var on: Int32 = 1  // replies are written whole: do not let Nagle hold them
-                setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+                try? socket.setNoDelay()  // replies are written whole: do not let Nagle hold them
             }
-            let peer = transport == .local ? PeerCredentials.of(fd) : nil
-            connections[fd] = StreamConnection(fd: fd, transport: transport, peer: peer, now: now)
+            let connection = StreamConnection(socket, transport: transport, now: now)
+            connections[connection.fd] = connection
             connectionCounters.acceptedConnections += 1
-            logger.trace("connection accepted", metadata: ["transport": "\(transport)", "peer": "\(peer.map(\.description) ?? "-")"])
+            logger.trace("connection accepted", metadata: ["transport": "\(transport)", "peer": "\(connection.peer.map(\.description) ?? "-")"])
         }
     }
 
@@ -279,16 +272,15 @@ public final class RPCServer {
     }
 
     private func close(_ connection: StreamConnection, reason: String?) {
-        connection.endRecord()
         connections[connection.fd] = nil
-        Glibc.close(connection.fd)
+        connection.close()
         if let reason {
             logger.debug("connection closed: \(reason)", metadata: ["transport": "\(connection.transport)"])
         }
     }
 
     private func closeIdleConnections(now: UInt64) {
-        let limit = configuration.idleTimeout.nanoseconds
+        let limit = UInt64(max(configuration.idleTimeout.nanoseconds, 0))
         let idle = connections.values.filter { now &- $0.lastActivity > limit }
         for connection in idle {
             close(connection, reason: nil)
@@ -305,24 +297,14 @@ public final class RPCServer {
     private func serveDatagrams(_ socket: ListeningSocket) {
         datagram.reserve(65_536)
         for _ in 0..<32 {
-            var address = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let received = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    recvfrom(socket.fd, datagram.base, datagram.capacity, 0, $0, &length)
-                }
-            }
-            guard received >= 0 else { return }
+            guard let (received, peer) = socket.receive(into: UnsafeMutableRawBufferPointer(start: datagram.base, count: datagram.capacity))
+            else { return }
             datagramReply.count = 0
             let request = RPCRequest(transport: .udp, program: 0, version: 0, procedure: 0, peer: nil)
             let record = UnsafeRawBufferPointer(start: datagram.base, count: received)
             guard dispatcher.handle(record, request: request, framed: false, into: datagramReply, decodedAhead: .notUsed),
                   datagramReply.count > 0 else { continue }
-            _ = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(socket.fd, datagramReply.base, datagramReply.count, Int32(MSG_NOSIGNAL), $0, length)
-                }
-            }
+            socket.send(datagramReply.bytes, to: peer)
         }
     }
 
@@ -389,11 +371,10 @@ public final class RPCServer {
 
     /// No more connections than descriptors: the open file limit less room for the program's own files.
     private static func clampedMaxConnections(_ wanted: Int, logger: Logger) -> Int {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return max(1, wanted) }
-        let available = max(1, Int(clamping: limit.rlim_cur) - 64)
+        guard let limit = OpenFileLimit.current() else { return max(1, wanted) }
+        let available = max(1, limit.soft - 64)
         if wanted > available {
-            logger.warning("max connections lowered to \(available): the open file limit is \(limit.rlim_cur) (raise it with ulimit -n or LimitNOFILE=)")
+            logger.warning("max connections lowered to \(available): the open file limit is \(limit.soft) (raise it with ulimit -n or LimitNOFILE=)")
             return available
         }
         return max(1, wanted)
@@ -409,14 +390,13 @@ public final class RPCServer {
         for connection in Array(connections.values) {
             close(connection, reason: nil)
         }
-        drainWakeUpPipe()
+        wake.clear()  // a stop asked for while stopping is done with
         stopping = false
     }
 
     private func closeListeners() {
         for socket in streamListeners + datagramSockets {
-            Glibc.close(socket.fd)
-            if case .unix(let path, _) = socket.listener { unlink(path) }
+            socket.close()
         }
         streamListeners.removeAll()
         datagramSockets.removeAll()
@@ -425,40 +405,16 @@ public final class RPCServer {
     /// Answers calls already received and writes pending replies, until nothing
     /// is left to do or `drainTimeout` has passed.
     private func answerWhatWasReceived() {
-        let deadline = monotonicNanoseconds() + configuration.drainTimeout.nanoseconds
-        var pollSet: [pollfd] = []
-        while !connections.isEmpty, monotonicNanoseconds() < deadline {
+        let deadline = SystemClock.deadline(after: configuration.drainTimeout)
+        var pollSet = PollSet()
+        while !connections.isEmpty, SystemClock.monotonicNanoseconds() < deadline {
             let order = Array(connections.values)
-            pollSet = order.map { pollfd(fd: $0.fd, events: Int16($0.hasPendingOutput ? POLLOUT : POLLIN), revents: 0) }
-            guard poll(&pollSet, nfds_t(pollSet.count), 10) > 0 else { break }
-            for (index, connection) in order.enumerated() where pollSet[index].revents != 0 {
-                serve(connection, now: monotonicNanoseconds())
+            pollSet.removeAll()
+            for connection in order { pollSet.add(connection.fd, connection.hasPendingOutput ? .writable : .readable) }
+            guard let ready = try? pollSet.wait(timeout: .milliseconds(10)), ready > 0 else { break }
+            for (index, connection) in order.enumerated() where !pollSet.ready(index).isEmpty {
+                serve(connection, now: SystemClock.monotonicNanoseconds())
             }
         }
-    }
-
-    // MARK: Wake-up
-
-    private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
-
-    private func drainWakeUpPipe() {
-        var bytes = [UInt8](repeating: 0, count: 64)
-        while read(wakeUpPipe.read, &bytes, bytes.count) > 0 {
-            stopping = true
-        }
-    }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds: the server's clock for timers and idle times.
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}
-
-extension Duration {
-    var nanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        return UInt64(max(seconds, 0)) * 1_000_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000)
     }
 }

@@ -1,6 +1,3 @@
-import CONCRPC
-import CTIRPC
-import Glibc
 import SystemSupport
 
 /// A growable byte buffer: what a connection has read, the record being
@@ -76,6 +73,7 @@ final class ByteBuffer {
 /// Here the socket is non-blocking, a record is assembled across reads and
 /// fragments up to a cap, and memory grows only with bytes actually received.
 final class StreamConnection {
+    /// The descriptor, for poll and the server's table (valid until `close()`).
     let fd: Int32
     let transport: RPCTransport
     /// Kernel credentials of an AF_LOCAL peer, taken at accept.
@@ -93,6 +91,8 @@ final class StreamConnection {
     private var lastFragment = false
     /// The argument of the record in progress, decoded as it arrives (see RPCIncrementalDecoder).
     var incremental = IncrementalArgument.notStarted
+    /// Owned: closed once, by `close()`.
+    private var socket: FileDescriptor?
 
     enum IncrementalArgument {
         /// The record's call header has not been looked at yet.
@@ -103,11 +103,19 @@ final class StreamConnection {
         case notUsed
     }
 
-    init(fd: Int32, transport: RPCTransport, peer: PeerCredentials?, now: UInt64) {
-        self.fd = fd
+    /// Takes a connection `accept` returned (non-blocking): AF_LOCAL peers' credentials are read now.
+    init(_ socket: consuming FileDescriptor, transport: RPCTransport, now: UInt64) {
+        fd = socket.rawValue
         self.transport = transport
-        self.peer = peer
+        peer = transport == .local ? socket.peerIdentity().map(PeerCredentials.init) : nil
         lastActivity = now
+        self.socket = .some(socket)
+    }
+
+    /// Frees an argument decoded ahead and closes the socket; once.
+    func close() {
+        endRecord()
+        socket = nil
     }
 
     var hasPendingOutput: Bool { outputSent < output.count }
@@ -128,12 +136,12 @@ final class StreamConnection {
     func read(maxRecordSize: Int, chunkSize: Int, _ handle: (UnsafeRawBufferPointer) -> Bool,
               partial: (UnsafeRawBufferPointer) -> Void) -> ReadOutcome {
         input.reserve(chunkSize)
-        let received = Glibc.read(fd, input.base! + input.count, input.capacity - input.count)
-        if received == 0 { return .closed }
-        if received < 0 {
-            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? .open : .closed
+        let space = UnsafeMutableRawBufferPointer(start: input.base! + input.count, count: input.capacity - input.count)
+        switch try? socket?.readNonBlocking(into: space) {
+        case .done(let received)? where received > 0: input.count += received
+        case .wouldBlock?: return .open
+        default: return .closed  // end of stream, a socket error, or closed
         }
-        input.count += received
         var offset = 0
         defer { input.removeFirst(offset) }
         let bytes = input.bytes
@@ -187,12 +195,13 @@ final class StreamConnection {
     /// Writes pending replies; false when the socket failed.
     func flush() -> Bool {
         while outputSent < output.count {
-            let written = Glibc.send(fd, output.base! + outputSent, output.count - outputSent, Int32(MSG_NOSIGNAL))
-            if written < 0 {
-                if errno == EINTR { continue }
-                return errno == EAGAIN || errno == EWOULDBLOCK
+            // MSG_NOSIGNAL: a client gone away is a failed send, never SIGPIPE.
+            let pending = UnsafeRawBufferPointer(start: output.base! + outputSent, count: output.count - outputSent)
+            switch try? socket?.send(pending) {
+            case .done(let written)?: outputSent += written
+            case .wouldBlock?: return true
+            default: return false
             }
-            outputSent += written
         }
         output.count = 0
         outputSent = 0

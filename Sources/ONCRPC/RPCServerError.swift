@@ -1,4 +1,4 @@
-import Glibc
+import SystemSupport
 
 /// Why an `RPCServer` could not start. Each description is one line an operator can act on.
 public enum RPCServerError: Error, Sendable, CustomStringConvertible {
@@ -6,8 +6,9 @@ public enum RPCServerError: Error, Sendable, CustomStringConvertible {
     case addressInUse(RPCServer.Listener)
     /// A live server already answers on this unix socket path.
     case unixSocketInUse(path: String)
-    /// A socket call failed: the C function, errno and the listener.
-    case socket(function: String, errno: Int32, listener: RPCServer.Listener)
+    /// A system call failed while opening the listener (socket, bind, listen,
+    /// chmod, or building its address): which call, its errno, and on what.
+    case system(SystemError, listener: RPCServer.Listener)
     /// The bind address is not an IPv4 literal (or "localhost").
     case invalidAddress(String)
     /// rpcbind did not answer (not running, or its socket is not reachable).
@@ -23,8 +24,8 @@ public enum RPCServerError: Error, Sendable, CustomStringConvertible {
             "\(listener) is already in use by another process"
         case .unixSocketInUse(let path):
             "unix socket \(path) is in use by a running server"
-        case .socket(let function, let code, let listener):
-            "\(function) failed for \(listener): \(String(cString: strerror(code)))"
+        case .system(let error, let listener):
+            "\(error.function) failed for \(listener): \(Self.reason(of: error))"
         case .invalidAddress(let host):
             "bind address \"\(host)\" is not an IPv4 address"
         case .rpcbindUnavailable(let error):
@@ -34,5 +35,11 @@ public enum RPCServerError: Error, Sendable, CustomStringConvertible {
         case .alreadyServed(let program, let version, let transport, let endpoint):
             "program \(program) version \(version) on \(transport) is already served by a running server at \(endpoint) (see rpcinfo): stop it, or serve another --program"
         }
+    }
+
+    /// strerror's text, and the call's own detail when it adds to it ("not a socket file").
+    private static func reason(of error: SystemError) -> String {
+        guard error.errno != 0, let detail = error.detail else { return error.reason }
+        return "\(error.reason) (\(detail))"
     }
 }

@@ -1,6 +1,5 @@
-import CONCRPC
-import CTIRPC
 import Glibc
+import SystemSupport
 
 extension RPCServer {
     /// An address the server listens on.
@@ -50,10 +49,19 @@ extension RPCServer {
 }
 
 /// A socket the server created and bound itself: non-blocking, close-on-exec.
-struct ListeningSocket {
+/// It owns the descriptor; `close()` closes it (and removes a unix socket's file).
+final class ListeningSocket {
+    /// The descriptor, for poll (valid until `close()`).
     let fd: Int32
     /// The listener as bound: port 0 replaced by the port the kernel chose.
     let listener: RPCServer.Listener
+    private var socket: FileDescriptor?
+
+    private init(_ socket: consuming FileDescriptor, _ listener: RPCServer.Listener) {
+        fd = socket.rawValue
+        self.listener = listener
+        self.socket = .some(socket)
+    }
 
     /// Creates, binds and (for streams) listens, non-blocking, close-on-exec.
     static func open(_ listener: RPCServer.Listener) throws(RPCServerError) -> ListeningSocket {
@@ -64,101 +72,83 @@ struct ListeningSocket {
         }
     }
 
+    /// The next waiting connection, close-on-exec, non-blocking when asked; nil when none is waiting.
+    func accept(nonBlocking: Bool) throws(SystemError) -> FileDescriptor? {
+        try socket?.accept(nonBlocking: nonBlocking) ?? nil
+    }
+
+    /// One datagram into `buffer`: its length and who sent it; nil when none is waiting or it failed.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, from: SocketAddress)? {
+        guard case .done(let datagram)? = try? socket?.receive(into: buffer) else { return nil }
+        return datagram
+    }
+
+    /// Sends one datagram (MSG_NOSIGNAL); a failure is the peer's loss, as on any UDP server.
+    func send(_ bytes: UnsafeRawBufferPointer, to address: SocketAddress) {
+        _ = try? socket?.send(bytes, to: address)
+    }
+
+    /// Closes the socket, once, and removes a unix socket's file.
+    func close() {
+        guard socket != nil else { return }
+        socket = nil
+        if case .unix(let path, _) = listener { try? FileSystem.removeFile(path) }
+    }
+
     private static func openIP(_ listener: RPCServer.Listener, host: String, port: UInt16, datagram: Bool) throws(RPCServerError) -> ListeningSocket {
         let literal = host == "localhost" ? "127.0.0.1" : host
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, literal, &address.sin_addr) == 1 else { throw .invalidAddress(host) }
-
-        let type = Int32((datagram ? SOCK_DGRAM : SOCK_STREAM).rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        let fd = socket(AF_INET, type, 0)
-        guard fd >= 0 else { throw .socket(function: "socket", errno: errno, listener: listener) }
-        var keep = false
-        defer { if !keep { close(fd) } }
-
-        if !datagram {
-            // Restart without waiting for TIME_WAIT. Not on UDP, where it would let
-            // two servers bind the same port and hide "port in use".
-            var on: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        } else {
-            // Room for bursts of 64 KiB datagrams; the kernel clamps it to rmem_max.
-            var size: Int32 = 1 << 20
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        guard let address = try? SocketAddress.ipv4(literal, port: port) else { throw .invalidAddress(host) }
+        do {
+            let socket = try FileDescriptor.socket(family: AF_INET, datagram ? .datagram : .stream)
+            if !datagram {
+                // Restart without waiting for TIME_WAIT. Not on UDP, where it would let
+                // two servers bind the same port and hide "port in use".
+                try? socket.setReuseAddress()
+            } else {
+                // Room for bursts of 64 KiB datagrams; the kernel clamps it to rmem_max.
+                try? socket.setReceiveBufferSize(1 << 20)
+            }
+            try socket.bind(to: address)
+            if !datagram { try socket.listen() }
+            try socket.setNonBlocking()
+            let actualPort = try socket.localAddress().port ?? port
+            let bound: RPCServer.Listener = datagram ? .udp(host: literal, port: actualPort) : .tcp(host: literal, port: actualPort)
+            return ListeningSocket(socket, bound)
+        } catch {
+            throw error.errno == EADDRINUSE ? .addressInUse(listener) : .system(error, listener: listener)
         }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else {
-            throw errno == EADDRINUSE ? .addressInUse(listener) : .socket(function: "bind", errno: errno, listener: listener)
-        }
-        if !datagram, listen(fd, SOMAXCONN) != 0 {
-            throw .socket(function: "listen", errno: errno, listener: listener)
-        }
-        try setNonBlocking(fd, listener)
-
-        var actual = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        let actualPort = UInt16(bigEndian: actual.sin_port)
-        keep = true
-        return ListeningSocket(fd: fd, listener: datagram ? .udp(host: literal, port: actualPort) : .tcp(host: literal, port: actualPort))
     }
 
     private static func openLocal(_ listener: RPCServer.Listener, path: String, mode: UInt32) throws(RPCServerError) -> ListeningSocket {
         let address: SocketAddress
         do {
-            address = try .local(path: path)
+            address = try SocketAddress.unix(path: path)  // ENAMETOOLONG when it does not fit sockaddr_un
         } catch {
-            throw .socket(function: "sockaddr_un", errno: ENAMETOOLONG, listener: listener)
+            throw .system(error, listener: listener)
         }
         try removeStaleSocket(path, address, listener)
-
-        let fd = socket(AF_LOCAL, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .socket(function: "socket", errno: errno, listener: listener) }
-        var keep = false
-        defer { if !keep { close(fd) } }
-
-        // bind() creates the file with the umask applied: start owner-only, then
-        // chmod to the wanted mode, so it is never wider than asked, not even briefly.
-        let previousMask = umask(0o177)
-        let bound = address.withSockaddr { bind(fd, $0, $1) }
-        let bindError = errno
-        umask(previousMask)
-        guard bound == 0 else {
-            throw bindError == EADDRINUSE ? .addressInUse(listener) : .socket(function: "bind", errno: bindError, listener: listener)
+        do {
+            let socket = try FileDescriptor.socket(family: AF_LOCAL, .stream)
+            // Never wider than `mode`, not even briefly, and without touching the umask.
+            try socket.bind(unixPath: path, mode: mode_t(mode))
+            try socket.listen()
+            try socket.setNonBlocking()
+            return ListeningSocket(socket, listener)
+        } catch {
+            throw error.errno == EADDRINUSE ? .addressInUse(listener) : .system(error, listener: listener)
         }
-        guard chmod(path, mode_t(mode)) == 0 else { throw .socket(function: "chmod", errno: errno, listener: listener) }
-        guard listen(fd, SOMAXCONN) == 0 else { throw .socket(function: "listen", errno: errno, listener: listener) }
-        try setNonBlocking(fd, listener)
-        keep = true
-        return ListeningSocket(fd: fd, listener: listener)
     }
 
     /// A socket file left by a killed server is removed; one that a live server
     /// answers on is not (that is a second instance), nor is a file of another kind.
     private static func removeStaleSocket(_ path: String, _ address: SocketAddress, _ listener: RPCServer.Listener) throws(RPCServerError) {
-        var status = stat()
-        guard lstat(path, &status) == 0 else { return }
-        guard status.st_mode & S_IFMT == S_IFSOCK else {
-            throw .socket(function: "bind (not a socket file)", errno: EEXIST, listener: listener)
+        guard let status = try? FileSystem.status(path, followingLinks: false) else { return }
+        guard status.kind == .socket else {
+            throw .system(SystemError(function: "bind", errno: EEXIST, path: path, detail: "not a socket file"), listener: listener)
         }
-        let probe = socket(AF_LOCAL, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        if probe >= 0 {
-            let connected = address.withSockaddr { connect(probe, $0, $1) } == 0
-            close(probe)
-            if connected { throw .unixSocketInUse(path: path) }
+        if let probe = try? FileDescriptor.socket(family: AF_LOCAL, .stream), (try? probe.connect(to: address)) == true {
+            throw .unixSocketInUse(path: path)
         }
-        unlink(path)
-    }
-
-    private static func setNonBlocking(_ fd: Int32, _ listener: RPCServer.Listener) throws(RPCServerError) {
-        let flags = fcntl(fd, F_GETFL)
-        guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            throw .socket(function: "fcntl(O_NONBLOCK)", errno: errno, listener: listener)
-        }
+        try? FileSystem.removeFile(path)
     }
 }

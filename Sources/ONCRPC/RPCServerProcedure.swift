@@ -1,5 +1,4 @@
-import CONCRPC
-import Glibc
+import SystemSupport
 
 /// The kernel's record of who is at the other end of an AF_LOCAL connection
 /// (SO_PEERCRED): taken at connect(), so it cannot be forged by the caller.
@@ -14,13 +13,8 @@ public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
         self.gid = gid
     }
 
-    /// The credentials of an AF_LOCAL socket's peer, nil for other sockets.
-    static func of(_ fd: Int32) -> PeerCredentials? {
-        var pid: Int32 = 0
-        var uid: UInt32 = 0
-        var gid: UInt32 = 0
-        guard CONCRPC_peer_credentials(fd, &pid, &uid, &gid) == 0 else { return nil }
-        return PeerCredentials(pid: pid, uid: uid, gid: gid)
+    init(_ identity: PeerIdentity) {
+        self.init(pid: identity.pid, uid: identity.uid, gid: identity.gid)
     }
 
     public var description: String { "pid \(pid) uid \(uid) gid \(gid)" }

@@ -1,16 +1,20 @@
 import Glibc
 import ONCRPC
+import SystemSupport
+import TestSupport
 import Testing
 
 extension ONCRPCTests {
     /// Each way a call fails becomes the right `RPCError`: status, errno,
     /// function, and a description a person can read.
     @Suite struct ErrorMapping {
+        init() { TestProcess.prepare() }
+
         @Test("tcp port with nothing listening: cantConnect, ECONNREFUSED")
         func connectionRefused() throws {
             // Bound but not listening: connect is refused, and no one else can take the port meanwhile.
-            let (fd, port) = try Sockets.loopback(datagram: false)
-            defer { close(fd) }
+            let placeholder = try Sockets.loopback(datagram: false)
+            let port = try Sockets.port(of: placeholder)
             let client = RPCClient(endpoint: .tcp(host: "127.0.0.1", port: port), program: unregisteredProgram, version: 1)
             let error = try #require(throws: RPCError.self) { try client.ping() }
             #expect(error.status == .cantConnect)
@@ -37,9 +41,8 @@ extension ONCRPCTests {
         @Test("unix socket path that is not a socket server: cantConnect, ECONNREFUSED")
         func socketFileWithoutServer() throws {
             let path = temporarySocketPath("stale")
-            let fd = try Sockets.listenLocal(path: path)
-            close(fd)  // the file stays, nobody listens: a crashed server's leftover
-            defer { unlink(path) }
+            try Sockets.listenLocal(path: path).close()  // the file stays, nobody listens: a crashed server's leftover
+            defer { try? FileSystem.removeFile(path) }
             let client = RPCClient(endpoint: .unix(path: path), program: unregisteredProgram, version: 1)
             let error = try #require(throws: RPCError.self) { try client.ping() }
             #expect(error.status == .cantConnect)
@@ -52,13 +55,14 @@ extension ONCRPCTests {
             let error = try #require(throws: RPCError.self) { try client.ping() }
             #expect(error.status == .unknownAddress)
             #expect(error.errno == ENAMETOOLONG)
+            #expect(error.function == "sockaddr_un")
+            #expect(error.description.contains("at most 107 bytes"), "\(error)")
         }
 
         @Test("udp port with nothing bound: the ICMP error comes back as a lost connection, ECONNREFUSED")
         func udpNothingListening() throws {
             // Bound to reserve the port, then closed: nothing receives on it.
-            let (fd, port) = try Sockets.loopback(datagram: true)
-            close(fd)
+            let port = try Sockets.port(of: Sockets.loopback(datagram: true))  // closed again at once
             let client = RPCClient(
                 endpoint: .udp(host: "127.0.0.1", port: port), program: unregisteredProgram, version: 1,
                 timeout: .seconds(5))

@@ -1,5 +1,5 @@
-import Glibc
 import ONCRPC
+import TestSupport
 import Testing
 
 extension ONCRPCTests {
@@ -7,6 +7,8 @@ extension ONCRPCTests {
     /// machine here runs: the client against a real libtirpc server.
     @Suite(.enabled(if: rpcbindIsRunning, "rpcbind is not running (start it with rpcbind -w)"))
     struct RPCBindCalls {
+        init() { TestProcess.prepare() }
+
         static let direct: [RPCEndpoint] = [
             .tcp(host: "127.0.0.1", port: 111),
             .udp(host: "127.0.0.1", port: 111),

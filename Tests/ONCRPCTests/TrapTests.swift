@@ -1,17 +1,22 @@
 import Glibc
 import ONCRPC
+import SystemSupport
+import TestSupport
 import Testing
 
 extension ONCRPCTests {
-    /// The libtirpc traps `RPCClient` handles (SIGPIPE, unbounded sends, UDP handles
-    /// poisoned by late replies, no reconnect), each reproduced against a real socket.
+    /// The libtirpc traps `RPCClient` handles (unbounded sends, UDP handles poisoned
+    /// by late replies, no reconnect) and the one the process handles (SIGPIPE), each
+    /// reproduced against a real socket.
     @Suite struct Traps {
+        init() { TestProcess.prepare() }
+
         /// Waits (bounded) until `condition` holds.
         static func waitUntil(_ limit: Duration = .seconds(2), _ condition: () -> Bool) -> Bool {
             let deadline = ContinuousClock.now + limit
             while !condition() {
                 if ContinuousClock.now >= deadline { return false }
-                usleep(2_000)
+                SystemClock.sleep(.milliseconds(2))
             }
             return true
         }
@@ -19,18 +24,18 @@ extension ONCRPCTests {
         /// Runs `bind` (a server on a given port) again while it fails with EADDRINUSE, for up
         /// to a second: other suites of this process bind and connect beside these tests, and
         /// one of their sockets may briefly own the port a test must bind again.
-        static func retryingAddressInUse<T>(_ bind: () throws -> T) throws -> T {
+        static func retryingAddressInUse<T: ~Copyable>(_ bind: () throws -> T) throws -> T {
             let deadline = ContinuousClock.now + .seconds(1)
             while true {
                 do {
                     return try bind()
-                } catch let failure as SocketFailure where failure.errno == EADDRINUSE && ContinuousClock.now < deadline {
-                    usleep(10_000)
+                } catch let failure as SystemError where failure.errno == EADDRINUSE && ContinuousClock.now < deadline {
+                    SystemClock.sleep(.milliseconds(10))
                 }
             }
         }
 
-        @Test("SIGPIPE is ignored: writing to a connection the server closed is an error, not a dead process")
+        @Test("with SIGPIPE ignored (as executables and TestProcess do), writing to a connection the server closed is an error, not a dead process")
         func sigpipeIsIgnored() throws {
             let server = try StreamResponder(.closeOnAccept)
             defer { server.stop() }
@@ -38,13 +43,14 @@ extension ONCRPCTests {
                 endpoint: .tcp(host: "127.0.0.1", port: server.port), program: unregisteredProgram, version: 1,
                 timeout: .seconds(1))
 
+            // The library does not ignore it: the process does, once (TestProcess.prepare in init).
             var action = sigaction()
             sigaction(SIGPIPE, nil, &action)
             #expect(unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self))
 
             try client.connect()
             #expect(Self.waitUntil { server.accepted == 1 })
-            usleep(20_000)  // let the server's FIN arrive
+            SystemClock.sleep(.milliseconds(20))  // let the server's FIN arrive
             // 4 MB: many write() calls, the later ones after the peer's RST, which is where SIGPIPE is raised.
             let argument = LargeArgument()
             let error = try #require(throws: RPCError.self) { try argument.send(client) }
@@ -191,10 +197,10 @@ extension ONCRPCTests {
             // and connect in parallel: hold the port at once with a socket that is bound and does
             // not listen. Connecting to it is refused as to a port nobody has, no other socket is
             // given it, and the restarted server binds beside it (both have SO_REUSEADDR).
-            var placeholder: Int32 = -1
-            defer { if placeholder >= 0 { close(placeholder) } }
+            var placeholder: FileDescriptor?
+            defer { withExtendedLifetime(placeholder) {} }  // closed at the end, after the restarted server bound
             if !local {
-                placeholder = try Self.retryingAddressInUse { try Sockets.loopback(datagram: false, port: port).fd }
+                placeholder = try Self.retryingAddressInUse { try Sockets.loopback(datagram: false, port: port) }
             }
             let error = try #require(throws: RPCError.self) { try client.ping() }
             #expect(error.isConnectionLost, "\(error)")

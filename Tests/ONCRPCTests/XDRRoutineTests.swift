@@ -1,27 +1,25 @@
 import CAuthRelayRPC
 import ONCRPC
+import TestSupport
 import Testing
 
 extension ONCRPCTests {
     /// `XDRRoutine` over real rpcgen routines, and the C decoder's own bound checks
     /// against hand-made bytes (what a hostile or broken peer could send).
     @Suite struct XDRRoutines {
+        init() { TestProcess.prepare() }
+
         static let event = XDRRoutine(CAuthRelayRPC_xdr_ar_event)
         static let batch = XDRRoutine(CAuthRelayRPC_xdr_ar_event_batch)
 
-        /// XDR bytes of an `ar_event` whose exe_path declares `pathLength` bytes,
-        /// written by hand: 52 bytes of fixed fields, then the three counted fields.
-        static func eventBytes(pathLength: UInt32, digestLength: UInt32 = 0) -> [UInt8] {
-            var bytes: [UInt8] = []
-            let fixed: [UInt32] = [0, 7, 0, 1, 1, 0, 0, 0, 42, 1, 0, 0, 0]  // seq, timestamp_ns, kind, verdict, decision_ns, pid...flags
-            fixed.forEach { RawRPC.append($0, to: &bytes) }
-            #expect(bytes.count == 52)
-            RawRPC.append(pathLength, to: &bytes)
-            bytes += [UInt8](repeating: 0x2f, count: Int(pathLength)) + [UInt8](repeating: 0, count: (4 - Int(pathLength) % 4) % 4)
-            RawRPC.append(0, to: &bytes)  // target_path: empty
-            RawRPC.append(digestLength, to: &bytes)
-            bytes += [UInt8](repeating: 0xab, count: Int(digestLength)) + [UInt8](repeating: 0, count: (4 - Int(digestLength) % 4) % 4)
-            return bytes
+        /// XDR bytes of an `ar_event` whose exe_path has `pathLength` bytes, written
+        /// by hand: 52 bytes of fixed fields, then the three counted fields.
+        static func eventBytes(pathLength: Int, digestLength: Int = 0) -> [UInt8] {
+            var xdr = RawRPC.XDR()
+            xdr.event(sequence: 7, exe: [UInt8](repeating: 0x2f, count: pathLength), target: [],
+                      digest: [UInt8](repeating: 0xab, count: digestLength))
+            #expect(RawRPC.word(xdr.bytes, 52) == UInt32(pathLength))  // the first counted field
+            return xdr.bytes
         }
 
         static func decodes(_ routine: XDRRoutine, _ bytes: [UInt8], as type: (some Any).Type) -> Bool {
@@ -47,13 +45,10 @@ extension ONCRPCTests {
         @Test("the C decoder refuses a batch declaring 513 events, and an agent id of 65 bytes")
         func batchBounds() {
             func batchBytes(agentID: Int, count: UInt32, events: Int) -> [UInt8] {
-                var bytes: [UInt8] = []
-                RawRPC.append(UInt32(agentID), to: &bytes)
-                bytes += [UInt8](repeating: 0x61, count: agentID) + [UInt8](repeating: 0, count: (4 - agentID % 4) % 4)
-                [0, 0, 1, 0, 0].forEach { RawRPC.append($0, to: &bytes) }  // boot_id "", first_seq 1, dropped 0
-                RawRPC.append(count, to: &bytes)
-                for _ in 0..<events { bytes += XDRRoutines.eventBytes(pathLength: 3) }
-                return bytes
+                var xdr = RawRPC.XDR()
+                xdr.eventBatch(agent: [UInt8](repeating: 0x61, count: agentID), boot: [], first: 1, events: events,
+                               declaredEvents: count, exe: Array("///".utf8), target: [])
+                return xdr.bytes
             }
             #expect(Self.decodes(Self.batch, batchBytes(agentID: 64, count: 2, events: 2), as: ar_event_batch.self))
             #expect(!Self.decodes(Self.batch, batchBytes(agentID: 65, count: 2, events: 2), as: ar_event_batch.self))

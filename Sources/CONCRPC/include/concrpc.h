@@ -57,13 +57,6 @@ bool_t CONCRPC_xdr_decode(CONCRPC_xdrproc routine, void *object, const void *buf
 // xdr_sizeof takes a variadic xdrproc_t.
 unsigned long CONCRPC_xdr_sizeof(CONCRPC_xdrproc routine, void *object);
 
-
-
-// struct ucred and SO_PEERCRED's result need _GNU_SOURCE, which Swift's Glibc
-// module is built without. Fills the peer's pid, uid and gid of an AF_LOCAL
-// socket as the kernel recorded them at connect(); returns 0, or -1 with errno.
-int CONCRPC_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid);
-
 // XDR_GETPOS is a macro. Decodes one value from the front of a buffer and
 // reports the bytes it used, so a record can be decoded piece by piece while
 // it arrives. Returns 0 when the bytes do not (yet) hold a whole value.
