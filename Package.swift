@@ -92,7 +92,7 @@ let package = Package(
                 dependencies: ["AuthRelayHarness", "AuthRelayProtocol", "ONCRPC", "CAuthRelayRPC", "SystemSupport"],
                 path: "Tests/TestSupport"),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport", logging]),
-        .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "CAuthRelayRPC", "SystemSupport", "TestSupport"]),
+        .testTarget(name: "ONCRPCTests", dependencies: ["ONCRPC", "CAuthRelayRPC", "SystemSupport", "TestSupport", logging]),
         .testTarget(name: "AuthRelayProtocolTests", dependencies: ["AuthRelayProtocol", "CAuthRelayRPC", "TestSupport"]),
         .testTarget(name: "AuthRelayTests",
                     dependencies: ["AuthRelay", "AuthRelayHarness", "AuthRelayProtocol", "ONCRPC", "SystemSupport", "TestSupport"]),
