@@ -8,7 +8,7 @@
  * {AR_STATUS_OK, seq}. With -2 it also serves version 2 in a "count only"
  * mode for benchmarks: AR2_REPORT_BATCH counts events and writes nothing.
  * Without -2 a client asking for version 2 gets PROG_MISMATCH: this is a
- * v1-only legacy collector.
+ * v1-only legacy collector. -3 serves version 3 the same count-only way.
  *
  * Event line format (one line per event, fields in this order, separated by
  * one TAB, each field is key=value):
@@ -58,6 +58,7 @@
 /* The dispatchers rpcgen -m generates; its header does not declare them. */
 void authrelay_prog_1(struct svc_req *rqstp, SVCXPRT *transp);
 void authrelay_prog_2(struct svc_req *rqstp, SVCXPRT *transp);
+void authrelay_prog_3(struct svc_req *rqstp, SVCXPRT *transp);
 
 #define PROG_NAME "legacy-collector"
 #define DEFAULT_UNIX_PATH "/tmp/legacy-collector.sock"
@@ -91,9 +92,10 @@ static int signal_pipe[2] = { -1, -1 };
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: " PROG_NAME " [-2] [-n] [-q] [-p PROGRAM] [-t tcp|udp|unix[,...]] [-P PORT]\n"
+        "usage: " PROG_NAME " [-2] [-3] [-n] [-q] [-p PROGRAM] [-t tcp|udp|unix[,...]] [-P PORT]\n"
         "                        [-b ADDR] [-s PATH] [-o FILE]\n"
         "  -2          also serve version 2 (count only: REPORT_BATCH counts, writes nothing)\n"
+        "  -3          also serve version 3 (count only, as -2)\n"
         "  -p PROGRAM  program number, decimal or 0x hex (default 0x%X)\n"
         "  -t LIST     transports: tcp, udp, unix; repeatable or comma list (default tcp,udp)\n"
         "  -P PORT     fixed port for tcp and udp (default 0: any)\n"
@@ -241,6 +243,53 @@ bool_t ar2_get_stats_2_svc(void *argp, ar_stats *result, struct svc_req *rqstp)
 }
 
 int authrelay_prog_2_freeresult(SVCXPRT *transp, xdrproc_t xdr_result, caddr_t result)
+{
+    (void)transp;
+    xdr_free(xdr_result, result);
+    return 1;
+}
+
+bool_t ar3_null_3_svc(void *argp, void *result, struct svc_req *rqstp)
+{
+    (void)argp; (void)result; (void)rqstp;
+    return TRUE;
+}
+
+/* Count only, as version 2; the highest seq accounted for is the last event's or loss range's. */
+bool_t ar3_report_batch_3_svc(ar3_event_batch *argp, ar_batch_ack *result, struct svc_req *rqstp)
+{
+    (void)rqstp;
+    u_int n = argp->events.events_len;
+    u_int losses = argp->header.losses.losses_len;
+    uint64_t highest = argp->header.first_seq > 0 ? argp->header.first_seq - 1 : 0;
+    if (n > 0 && argp->events.events_val[n - 1].seq > highest)
+        highest = argp->events.events_val[n - 1].seq;
+    if (losses > 0 && argp->header.losses.losses_val[losses - 1].last_seq > highest)
+        highest = argp->header.losses.losses_val[losses - 1].last_seq;
+
+    n_batches++;
+    n_events += n;
+    result->status = AR_STATUS_OK;
+    result->accepted = n;
+    result->duplicates = 0;
+    result->highest_seq = highest;
+    return TRUE;
+}
+
+bool_t ar3_get_stats_3_svc(void *argp, ar3_stats *result, struct svc_req *rqstp)
+{
+    memset(result, 0, sizeof *result);
+    return ar2_get_stats_2_svc(argp, &result->totals, rqstp);
+}
+
+bool_t ar3_report_boot_end_3_svc(ar_boot_end *argp, ar_status *result, struct svc_req *rqstp)
+{
+    (void)argp; (void)rqstp;
+    *result = AR_STATUS_OK;
+    return TRUE;
+}
+
+int authrelay_prog_3_freeresult(SVCXPRT *transp, xdrproc_t xdr_result, caddr_t result)
 {
     (void)transp;
     xdr_free(xdr_result, result);
@@ -483,16 +532,17 @@ int main(int argc, char **argv)
     rpcprog_t prog = AUTHRELAY_PROG;
     unsigned long value, port = 0;
     int transports = 0;
-    bool serve_v2 = false, use_rpcbind = true, quiet = false;
+    bool serve_v2 = false, serve_v3 = false, use_rpcbind = true, quiet = false;
     const char *bind_addr = "127.0.0.1";
     const char *unix_path = DEFAULT_UNIX_PATH;
     const char *out_path = NULL;
 
     opterr = 0; /* we print our own messages, then the usage */
     int c;
-    while ((c = getopt(argc, argv, ":2p:t:P:s:nb:o:q")) != -1) {
+    while ((c = getopt(argc, argv, ":23p:t:P:s:nb:o:q")) != -1) {
         switch (c) {
         case '2': serve_v2 = true; break;
+        case '3': serve_v3 = true; break;
         case 'n': use_rpcbind = false; break;
         case 'q': quiet = true; break;
         case 'b': bind_addr = optarg; break;
@@ -562,7 +612,8 @@ int main(int argc, char **argv)
         /* NULL netconfig: svc_reg only fills the dispatch table; we tell
          * rpcbind ourselves below, with the address we bound. */
         if (!svc_reg(l->xprt, prog, AUTHRELAY_V1, authrelay_prog_1, NULL) ||
-            (serve_v2 && !svc_reg(l->xprt, prog, AUTHRELAY_V2, authrelay_prog_2, NULL))) {
+            (serve_v2 && !svc_reg(l->xprt, prog, AUTHRELAY_V2, authrelay_prog_2, NULL)) ||
+            (serve_v3 && !svc_reg(l->xprt, prog, AUTHRELAY_V3, authrelay_prog_3, NULL))) {
             fprintf(stderr, PROG_NAME ": svc_reg failed on %s\n", l->netid);
             ok = false;
             break;
@@ -572,14 +623,16 @@ int main(int argc, char **argv)
 
     bool registered = false;
     if (ok && use_rpcbind) {
-        /* Remove what a previous run may have left for this program (both
-         * versions: a stale v2 entry would hide our PROG_MISMATCH). */
+        /* Remove what a previous run may have left for this program (every
+         * version: a stale v2 entry would hide our PROG_MISMATCH). */
         rpcb_unset(prog, AUTHRELAY_V1, NULL);
         rpcb_unset(prog, AUTHRELAY_V2, NULL);
+        rpcb_unset(prog, AUTHRELAY_V3, NULL);
         registered = true;
         for (int i = 0; ok && i < count; i++) {
             ok = register_rpcbind(&listeners[i], prog, AUTHRELAY_V1) &&
-                 (!serve_v2 || register_rpcbind(&listeners[i], prog, AUTHRELAY_V2));
+                 (!serve_v2 || register_rpcbind(&listeners[i], prog, AUTHRELAY_V2)) &&
+                 (!serve_v3 || register_rpcbind(&listeners[i], prog, AUTHRELAY_V3));
         }
     }
 
@@ -593,6 +646,8 @@ int main(int argc, char **argv)
         rpcb_unset(prog, AUTHRELAY_V1, NULL);
         if (serve_v2)
             rpcb_unset(prog, AUTHRELAY_V2, NULL);
+        if (serve_v3)
+            rpcb_unset(prog, AUTHRELAY_V3, NULL);
     }
     /* Not svc_unreg: it also calls rpcb_unset, even with -n, which would
      * remove another server's registration of the same program. */

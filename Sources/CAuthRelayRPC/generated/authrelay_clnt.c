@@ -54,3 +54,39 @@ ar2_get_stats_2(void *argp, ar_stats *clnt_res, CLIENT *clnt)
 		(xdrproc_t) xdr_ar_stats, (caddr_t) clnt_res,
 		TIMEOUT));
 }
+
+enum clnt_stat 
+ar3_null_3(void *argp, void *clnt_res, CLIENT *clnt)
+{
+	return (clnt_call(clnt, AR3_NULL,
+		(xdrproc_t) xdr_void, (caddr_t) argp,
+		(xdrproc_t) xdr_void, (caddr_t) clnt_res,
+		TIMEOUT));
+}
+
+enum clnt_stat 
+ar3_report_batch_3(ar3_event_batch *argp, ar_batch_ack *clnt_res, CLIENT *clnt)
+{
+	return (clnt_call(clnt, AR3_REPORT_BATCH,
+		(xdrproc_t) xdr_ar3_event_batch, (caddr_t) argp,
+		(xdrproc_t) xdr_ar_batch_ack, (caddr_t) clnt_res,
+		TIMEOUT));
+}
+
+enum clnt_stat 
+ar3_get_stats_3(void *argp, ar3_stats *clnt_res, CLIENT *clnt)
+{
+	return (clnt_call(clnt, AR3_GET_STATS,
+		(xdrproc_t) xdr_void, (caddr_t) argp,
+		(xdrproc_t) xdr_ar3_stats, (caddr_t) clnt_res,
+		TIMEOUT));
+}
+
+enum clnt_stat 
+ar3_report_boot_end_3(ar_boot_end *argp, ar_status *clnt_res, CLIENT *clnt)
+{
+	return (clnt_call(clnt, AR3_REPORT_BOOT_END,
+		(xdrproc_t) xdr_ar_boot_end, (caddr_t) argp,
+		(xdrproc_t) xdr_ar_status, (caddr_t) clnt_res,
+		TIMEOUT));
+}

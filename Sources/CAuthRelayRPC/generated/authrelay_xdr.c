@@ -237,3 +237,168 @@ xdr_ar_stats (XDR *xdrs, ar_stats *objp)
 		 return FALSE;
 	return TRUE;
 }
+
+bool_t
+xdr_ar_loss_reason (XDR *xdrs, ar_loss_reason *objp)
+{
+	register int32_t *buf;
+
+	 if (!xdr_enum (xdrs, (enum_t *) objp))
+		 return FALSE;
+	return TRUE;
+}
+
+bool_t
+xdr_ar_loss_range (XDR *xdrs, ar_loss_range *objp)
+{
+	register int32_t *buf;
+
+	 if (!xdr_u_quad_t (xdrs, &objp->first_seq))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->last_seq))
+		 return FALSE;
+	 if (!xdr_ar_loss_reason (xdrs, &objp->reason))
+		 return FALSE;
+	return TRUE;
+}
+
+bool_t
+xdr_ar_agent_status (XDR *xdrs, ar_agent_status *objp)
+{
+	register int32_t *buf;
+
+	 if (!xdr_u_quad_t (xdrs, &objp->submitted))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->spooled))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->replayed))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->evicted))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->corrupt))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->queue_dropped))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->memory_fallbacks))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->spool_bytes))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->oldest_spooled_ns))
+		 return FALSE;
+	 if (!xdr_u_int (xdrs, &objp->spool_segments))
+		 return FALSE;
+	 if (!xdr_u_int (xdrs, &objp->spool_usable))
+		 return FALSE;
+	return TRUE;
+}
+
+bool_t
+xdr_ar3_batch_header (XDR *xdrs, ar3_batch_header *objp)
+{
+	register int32_t *buf;
+
+	 if (!xdr_string (xdrs, &objp->agent_id, AR_ID_MAX))
+		 return FALSE;
+	 if (!xdr_string (xdrs, &objp->boot_id, AR_ID_MAX))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->first_seq))
+		 return FALSE;
+	 if (!xdr_array (xdrs, (char **)&objp->losses.losses_val, (u_int *) &objp->losses.losses_len, AR_LOSS_MAX,
+		sizeof (ar_loss_range), (xdrproc_t) xdr_ar_loss_range))
+		 return FALSE;
+	 if (!xdr_ar_agent_status (xdrs, &objp->status))
+		 return FALSE;
+	return TRUE;
+}
+
+bool_t
+xdr_ar3_event_batch (XDR *xdrs, ar3_event_batch *objp)
+{
+	register int32_t *buf;
+
+	 if (!xdr_ar3_batch_header (xdrs, &objp->header))
+		 return FALSE;
+	 if (!xdr_array (xdrs, (char **)&objp->events.events_val, (u_int *) &objp->events.events_len, AR_BATCH_MAX,
+		sizeof (ar_event), (xdrproc_t) xdr_ar_event))
+		 return FALSE;
+	return TRUE;
+}
+
+bool_t
+xdr_ar_boot_ending (XDR *xdrs, ar_boot_ending *objp)
+{
+	register int32_t *buf;
+
+	 if (!xdr_enum (xdrs, (enum_t *) objp))
+		 return FALSE;
+	return TRUE;
+}
+
+bool_t
+xdr_ar_boot_end (XDR *xdrs, ar_boot_end *objp)
+{
+	register int32_t *buf;
+
+	 if (!xdr_string (xdrs, &objp->agent_id, AR_ID_MAX))
+		 return FALSE;
+	 if (!xdr_string (xdrs, &objp->boot_id, AR_ID_MAX))
+		 return FALSE;
+	 if (!xdr_ar_boot_ending (xdrs, &objp->ending))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->last_seq))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->ended_ns))
+		 return FALSE;
+	 if (!xdr_string (xdrs, &objp->reported_by, AR_ID_MAX))
+		 return FALSE;
+	return TRUE;
+}
+
+bool_t
+xdr_ar_agent_view (XDR *xdrs, ar_agent_view *objp)
+{
+	register int32_t *buf;
+
+	 if (!xdr_string (xdrs, &objp->agent_id, AR_ID_MAX))
+		 return FALSE;
+	 if (!xdr_string (xdrs, &objp->boot_id, AR_ID_MAX))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->highest_seq))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->last_report_ns))
+		 return FALSE;
+	 if (!xdr_ar_agent_status (xdrs, &objp->status))
+		 return FALSE;
+	return TRUE;
+}
+
+bool_t
+xdr_ar3_stats (XDR *xdrs, ar3_stats *objp)
+{
+	register int32_t *buf;
+
+	 if (!xdr_ar_stats (xdrs, &objp->totals))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->unserved_calls))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->lost_queue_full))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->lost_spool_evicted))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->lost_spool_corrupt))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->lost_refused))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->output_lost))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->boots_clean))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->boots_unclean))
+		 return FALSE;
+	 if (!xdr_u_quad_t (xdrs, &objp->evicted_connections))
+		 return FALSE;
+	 if (!xdr_array (xdrs, (char **)&objp->agents.agents_val, (u_int *) &objp->agents.agents_len, AR_AGENTS_MAX,
+		sizeof (ar_agent_view), (xdrproc_t) xdr_ar_agent_view))
+		 return FALSE;
+	return TRUE;
+}

@@ -19,6 +19,8 @@ extern "C" {
 #define AR_DIGEST_MAX 64
 #define AR_ID_MAX 64
 #define AR_BATCH_MAX 512
+#define AR_LOSS_MAX 64
+#define AR_AGENTS_MAX 256
 #define AR_FLAG_CACHED 1
 #define AR_FLAG_DEADLINE 2
 
@@ -109,6 +111,100 @@ struct ar_stats {
 };
 typedef struct ar_stats ar_stats;
 
+enum ar_loss_reason {
+	AR_LOSS_QUEUE_FULL = 1,
+	AR_LOSS_SPOOL_EVICTED = 2,
+	AR_LOSS_SPOOL_CORRUPT = 3,
+	AR_LOSS_REFUSED = 4,
+};
+typedef enum ar_loss_reason ar_loss_reason;
+
+struct ar_loss_range {
+	u_quad_t first_seq;
+	u_quad_t last_seq;
+	ar_loss_reason reason;
+};
+typedef struct ar_loss_range ar_loss_range;
+
+struct ar_agent_status {
+	u_quad_t submitted;
+	u_quad_t spooled;
+	u_quad_t replayed;
+	u_quad_t evicted;
+	u_quad_t corrupt;
+	u_quad_t queue_dropped;
+	u_quad_t memory_fallbacks;
+	u_quad_t spool_bytes;
+	u_quad_t oldest_spooled_ns;
+	u_int spool_segments;
+	u_int spool_usable;
+};
+typedef struct ar_agent_status ar_agent_status;
+
+struct ar3_batch_header {
+	char *agent_id;
+	char *boot_id;
+	u_quad_t first_seq;
+	struct {
+		u_int losses_len;
+		ar_loss_range *losses_val;
+	} losses;
+	ar_agent_status status;
+};
+typedef struct ar3_batch_header ar3_batch_header;
+
+struct ar3_event_batch {
+	ar3_batch_header header;
+	struct {
+		u_int events_len;
+		ar_event *events_val;
+	} events;
+};
+typedef struct ar3_event_batch ar3_event_batch;
+
+enum ar_boot_ending {
+	AR_BOOT_CLEAN = 0,
+	AR_BOOT_UNCLEAN = 1,
+};
+typedef enum ar_boot_ending ar_boot_ending;
+
+struct ar_boot_end {
+	char *agent_id;
+	char *boot_id;
+	ar_boot_ending ending;
+	u_quad_t last_seq;
+	u_quad_t ended_ns;
+	char *reported_by;
+};
+typedef struct ar_boot_end ar_boot_end;
+
+struct ar_agent_view {
+	char *agent_id;
+	char *boot_id;
+	u_quad_t highest_seq;
+	u_quad_t last_report_ns;
+	ar_agent_status status;
+};
+typedef struct ar_agent_view ar_agent_view;
+
+struct ar3_stats {
+	ar_stats totals;
+	u_quad_t unserved_calls;
+	u_quad_t lost_queue_full;
+	u_quad_t lost_spool_evicted;
+	u_quad_t lost_spool_corrupt;
+	u_quad_t lost_refused;
+	u_quad_t output_lost;
+	u_quad_t boots_clean;
+	u_quad_t boots_unclean;
+	u_quad_t evicted_connections;
+	struct {
+		u_int agents_len;
+		ar_agent_view *agents_val;
+	} agents;
+};
+typedef struct ar3_stats ar3_stats;
+
 #define AUTHRELAY_PROG 0x20000A7E
 #define AUTHRELAY_V1 1
 
@@ -156,6 +252,38 @@ extern  enum clnt_stat ar2_get_stats_2();
 extern  bool_t ar2_get_stats_2_svc();
 extern int authrelay_prog_2_freeresult ();
 #endif /* K&R C */
+#define AUTHRELAY_V3 3
+
+#if defined(__STDC__) || defined(__cplusplus)
+#define AR3_NULL 0
+extern  enum clnt_stat ar3_null_3(void *, void *, CLIENT *);
+extern  bool_t ar3_null_3_svc(void *, void *, struct svc_req *);
+#define AR3_REPORT_BATCH 1
+extern  enum clnt_stat ar3_report_batch_3(ar3_event_batch *, ar_batch_ack *, CLIENT *);
+extern  bool_t ar3_report_batch_3_svc(ar3_event_batch *, ar_batch_ack *, struct svc_req *);
+#define AR3_GET_STATS 2
+extern  enum clnt_stat ar3_get_stats_3(void *, ar3_stats *, CLIENT *);
+extern  bool_t ar3_get_stats_3_svc(void *, ar3_stats *, struct svc_req *);
+#define AR3_REPORT_BOOT_END 3
+extern  enum clnt_stat ar3_report_boot_end_3(ar_boot_end *, ar_status *, CLIENT *);
+extern  bool_t ar3_report_boot_end_3_svc(ar_boot_end *, ar_status *, struct svc_req *);
+extern int authrelay_prog_3_freeresult (SVCXPRT *, xdrproc_t, caddr_t);
+
+#else /* K&R C */
+#define AR3_NULL 0
+extern  enum clnt_stat ar3_null_3();
+extern  bool_t ar3_null_3_svc();
+#define AR3_REPORT_BATCH 1
+extern  enum clnt_stat ar3_report_batch_3();
+extern  bool_t ar3_report_batch_3_svc();
+#define AR3_GET_STATS 2
+extern  enum clnt_stat ar3_get_stats_3();
+extern  bool_t ar3_get_stats_3_svc();
+#define AR3_REPORT_BOOT_END 3
+extern  enum clnt_stat ar3_report_boot_end_3();
+extern  bool_t ar3_report_boot_end_3_svc();
+extern int authrelay_prog_3_freeresult ();
+#endif /* K&R C */
 
 /* the xdr functions */
 
@@ -169,6 +297,15 @@ extern  bool_t xdr_ar_batch_header (XDR *, ar_batch_header*);
 extern  bool_t xdr_ar_event_batch (XDR *, ar_event_batch*);
 extern  bool_t xdr_ar_batch_ack (XDR *, ar_batch_ack*);
 extern  bool_t xdr_ar_stats (XDR *, ar_stats*);
+extern  bool_t xdr_ar_loss_reason (XDR *, ar_loss_reason*);
+extern  bool_t xdr_ar_loss_range (XDR *, ar_loss_range*);
+extern  bool_t xdr_ar_agent_status (XDR *, ar_agent_status*);
+extern  bool_t xdr_ar3_batch_header (XDR *, ar3_batch_header*);
+extern  bool_t xdr_ar3_event_batch (XDR *, ar3_event_batch*);
+extern  bool_t xdr_ar_boot_ending (XDR *, ar_boot_ending*);
+extern  bool_t xdr_ar_boot_end (XDR *, ar_boot_end*);
+extern  bool_t xdr_ar_agent_view (XDR *, ar_agent_view*);
+extern  bool_t xdr_ar3_stats (XDR *, ar3_stats*);
 
 #else /* K&R C */
 extern bool_t xdr_ar_kind ();
@@ -180,6 +317,15 @@ extern bool_t xdr_ar_batch_header ();
 extern bool_t xdr_ar_event_batch ();
 extern bool_t xdr_ar_batch_ack ();
 extern bool_t xdr_ar_stats ();
+extern bool_t xdr_ar_loss_reason ();
+extern bool_t xdr_ar_loss_range ();
+extern bool_t xdr_ar_agent_status ();
+extern bool_t xdr_ar3_batch_header ();
+extern bool_t xdr_ar3_event_batch ();
+extern bool_t xdr_ar_boot_ending ();
+extern bool_t xdr_ar_boot_end ();
+extern bool_t xdr_ar_agent_view ();
+extern bool_t xdr_ar3_stats ();
 
 #endif /* K&R C */
 

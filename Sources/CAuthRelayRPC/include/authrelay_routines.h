@@ -13,5 +13,13 @@ extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_batch_header;
 extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_event_batch;
 extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_batch_ack;
 extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_stats;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_loss_range;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_agent_status;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar3_batch_header;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar3_event_batch;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_boot_end;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_status;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar_agent_view;
+extern const CONCRPC_xdrproc CAuthRelayRPC_xdr_ar3_stats;
 
 #endif

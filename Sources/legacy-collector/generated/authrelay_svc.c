@@ -121,3 +121,67 @@ authrelay_prog_2(struct svc_req *rqstp, register SVCXPRT *transp)
 
 	return;
 }
+
+void
+authrelay_prog_3(struct svc_req *rqstp, register SVCXPRT *transp)
+{
+	union {
+		ar3_event_batch ar3_report_batch_3_arg;
+		ar_boot_end ar3_report_boot_end_3_arg;
+	} argument;
+	union {
+		ar_batch_ack ar3_report_batch_3_res;
+		ar3_stats ar3_get_stats_3_res;
+		ar_status ar3_report_boot_end_3_res;
+	} result;
+	bool_t retval;
+	xdrproc_t _xdr_argument, _xdr_result;
+	bool_t (*local)(char *, void *, struct svc_req *);
+
+	switch (rqstp->rq_proc) {
+	case AR3_NULL:
+		_xdr_argument = (xdrproc_t) xdr_void;
+		_xdr_result = (xdrproc_t) xdr_void;
+		local = (bool_t (*) (char *, void *,  struct svc_req *))ar3_null_3_svc;
+		break;
+
+	case AR3_REPORT_BATCH:
+		_xdr_argument = (xdrproc_t) xdr_ar3_event_batch;
+		_xdr_result = (xdrproc_t) xdr_ar_batch_ack;
+		local = (bool_t (*) (char *, void *,  struct svc_req *))ar3_report_batch_3_svc;
+		break;
+
+	case AR3_GET_STATS:
+		_xdr_argument = (xdrproc_t) xdr_void;
+		_xdr_result = (xdrproc_t) xdr_ar3_stats;
+		local = (bool_t (*) (char *, void *,  struct svc_req *))ar3_get_stats_3_svc;
+		break;
+
+	case AR3_REPORT_BOOT_END:
+		_xdr_argument = (xdrproc_t) xdr_ar_boot_end;
+		_xdr_result = (xdrproc_t) xdr_ar_status;
+		local = (bool_t (*) (char *, void *,  struct svc_req *))ar3_report_boot_end_3_svc;
+		break;
+
+	default:
+		svcerr_noproc (transp);
+		return;
+	}
+	memset ((char *)&argument, 0, sizeof (argument));
+	if (!svc_getargs (transp, (xdrproc_t) _xdr_argument, (caddr_t) &argument)) {
+		svcerr_decode (transp);
+		return;
+	}
+	retval = (bool_t) (*local)((char *)&argument, (void *)&result, rqstp);
+	if (retval > 0 && !svc_sendreply(transp, (xdrproc_t) _xdr_result, (char *)&result)) {
+		svcerr_systemerr (transp);
+	}
+	if (!svc_freeargs (transp, (xdrproc_t) _xdr_argument, (caddr_t) &argument)) {
+		fprintf (stderr, "%s", "unable to free arguments");
+		exit (1);
+	}
+	if (!authrelay_prog_3_freeresult (transp, _xdr_result, (caddr_t) &result))
+		fprintf (stderr, "%s", "unable to free results");
+
+	return;
+}
