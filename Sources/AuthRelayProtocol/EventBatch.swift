@@ -3,14 +3,22 @@ public struct BatchHeader: Sendable, Equatable {
     public var agentID: String
     public var bootID: String
     public var firstSequence: UInt64
-    /// Events the agent dropped since its previous batch.
+    /// Version 2: events the agent dropped since its previous batch.
     public var dropped: UInt64
+    /// Version 3: sequences this batch accounts for that will never be sent, and why
+    /// (ascending, disjoint, between the events).
+    public var losses: [LossRange]
+    /// Version 3: the agent's sender and spool as they are now.
+    public var status: AgentStatus
 
-    public init(agentID: String, bootID: String, firstSequence: UInt64, dropped: UInt64 = 0) {
+    public init(agentID: String, bootID: String, firstSequence: UInt64, dropped: UInt64 = 0,
+                losses: [LossRange] = [], status: AgentStatus = AgentStatus()) {
         self.agentID = agentID
         self.bootID = bootID
         self.firstSequence = firstSequence
         self.dropped = dropped
+        self.losses = losses
+        self.status = status
     }
 }
 

@@ -83,6 +83,8 @@ public struct CollectorStats: Sendable, Equatable {
     public var sinkErrors: UInt64 = 0
     public var agents: UInt32 = 0
     public var connections: UInt32 = 0
+    /// What version 3's GET_STATS adds; nil when read through version 2.
+    public var version3: CollectorStatsV3?
 
     public init() {}
 }

@@ -111,16 +111,19 @@ extension CollectorStats {
 /// few memcpy calls and no allocation once warm. Not thread-safe: one per sender.
 package final class WireArena {
     private var events: UnsafeMutableBufferPointer<ar_event>
+    private var losses: UnsafeMutableBufferPointer<ar_loss_range>
     private var bytes: UnsafeMutableRawBufferPointer
     private var used = 0
 
     package init(eventCapacity: Int = Event.maxBatchEvents, byteCapacity: Int = 64 * 1024) {
         events = .allocate(capacity: eventCapacity)
+        losses = .allocate(capacity: Event.maxLossRanges)
         bytes = .allocate(byteCount: byteCapacity, alignment: 8)
     }
 
     deinit {
         events.deallocate()
+        losses.deallocate()
         bytes.deallocate()
     }
 
@@ -147,6 +150,42 @@ package final class WireArena {
         wire.header.dropped = u_quad_t(batch.header.dropped)
         wire.events.events_len = u_int(batch.events.count)
         wire.events.events_val = events.baseAddress
+        return try body(&wire)
+    }
+
+    /// Lays out a version 3 batch (validated by the caller) and lets `body` use it.
+    package func withWire<T, E: Error>(version3 batch: EventBatch, _ body: (UnsafeMutablePointer<ar3_event_batch>) throws(E) -> T) throws(E) -> T {
+        let stringBytes = batch.events.reduce(batch.header.agentID.utf8.count + batch.header.bootID.utf8.count + 2) {
+            $0 + Self.stringBytes($1)
+        }
+        reset(events: batch.events.count, stringBytes: stringBytes)
+        for (index, event) in batch.events.enumerated() {
+            events[index] = lay(event)
+        }
+        let lossCount = min(batch.header.losses.count, losses.count)
+        for index in 0..<lossCount { losses[index] = batch.header.losses[index].wire }
+        var wire = ar3_event_batch()
+        wire.header.agent_id = copy(batch.header.agentID)
+        wire.header.boot_id = copy(batch.header.bootID)
+        wire.header.first_seq = u_quad_t(batch.header.firstSequence)
+        wire.header.losses.losses_len = u_int(lossCount)
+        wire.header.losses.losses_val = losses.baseAddress
+        wire.header.status = batch.header.status.wire
+        wire.events.events_len = u_int(batch.events.count)
+        wire.events.events_val = events.baseAddress
+        return try body(&wire)
+    }
+
+    /// Lays out a boot-end report and lets `body` use it.
+    package func withWire<T, E: Error>(_ report: BootEnd, _ body: (UnsafeMutablePointer<ar_boot_end>) throws(E) -> T) throws(E) -> T {
+        reset(events: 0, stringBytes: report.agentID.utf8.count + report.bootID.utf8.count + report.reportedBy.utf8.count + 3)
+        var wire = ar_boot_end()
+        wire.agent_id = copy(report.agentID)
+        wire.boot_id = copy(report.bootID)
+        wire.ending = report.ending == .clean ? AR_BOOT_CLEAN : AR_BOOT_UNCLEAN
+        wire.last_seq = u_quad_t(report.lastSequence)
+        wire.ended_ns = u_quad_t(report.endedNanoseconds)
+        wire.reported_by = copy(report.reportedBy)
         return try body(&wire)
     }
 

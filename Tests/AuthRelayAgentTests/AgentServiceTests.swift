@@ -104,7 +104,7 @@ struct AgentServiceTests {
         let name = "failing"
         let problems = SourceProblems()
 
-        func run(pipeline: AuthPipeline, stats: DecisionStats, stop: StopSignal) {
+        func run(pipeline: any AuthRequestHandler, stats: DecisionStats, stop: StopSignal) {
             for _ in 0..<3 { problems.readFailed.note(errno: EMFILE) }
             stop.wait(timeout: .milliseconds(100))  // several supervisor checks
             for _ in 0..<3 { problems.readFailed.note(errno: EMFILE) }
