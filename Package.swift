@@ -105,8 +105,7 @@ let package = Package(
         // Starts the built programs (authrelayd, authrelay, legacy-*) over real sockets.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AuthRelay", "AuthRelayCollector", "AuthRelayAgent", "AuthRelayHarness", "AuthRelayProtocol",
-                           "ONCRPC", "SystemSupport", "TestSupport"]),
+            dependencies: ["AuthRelay", "AuthRelayHarness", "AuthRelayProtocol", "ONCRPC", "SystemSupport", "TestSupport", logging]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -93,6 +93,17 @@ package final class ChildProcess: Sendable {
         }
     }
 
+    /// Waits up to `timeout` for the child to end by itself; how it ended.
+    /// Past `timeout` it is killed, and the error carries both outputs.
+    @discardableResult
+    package func waitForExit(timeout: Duration) throws(HarnessError) -> Processes.Termination {
+        guard let ended = wait(timeout: timeout) else {
+            kill()
+            throw HarnessError("\(name) did not finish within \(timeout)\n\(describeOutput())")
+        }
+        return ended
+    }
+
     /// SIGCONT (a stopped child cannot act on SIGTERM), SIGTERM, then SIGKILL
     /// after `grace`; how it ended. Safe to call again.
     @discardableResult
@@ -129,11 +140,9 @@ package final class ChildProcess: Sendable {
     package static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(30),
                             environment: [String: String]? = nil) throws(HarnessError) -> (status: Int32, output: String) {
         let directory = try TemporaryDirectory(prefix: "authrelay-run")
+        defer { directory.remove() }  // also keeps it alive until the output is read
         let child = try ChildProcess(executable, arguments, outputIn: directory, tag: "run", environment: environment)
-        guard let ended = child.wait(timeout: timeout) else {
-            child.kill()
-            throw HarnessError("\(child.name) did not finish within \(timeout)\n\(child.describeOutput())")
-        }
+        let ended = try child.waitForExit(timeout: timeout)
         return (ended.code, child.output)
     }
 }

@@ -1,14 +1,9 @@
-import AuthRelayAgent
+import AuthRelayHarness
 import Foundation
+import Glibc
+import SystemSupport
+import TestSupport
 import Testing
-
-/// Why the fanotify tests cannot run here, or nil when they can (root, and the
-/// kernel gives this process permission events).
-let fanotifyUnavailableReason: String? = {
-    if geteuid() != 0 { return "not root: fanotify permission events need CAP_SYS_ADMIN" }
-    if let error = FanotifySource.probe() { return "fanotify permission events unavailable: \(error)" }
-    return nil
-}()
 
 /// One event as a collector wrote it, whatever its output format.
 struct CollectedEvent: Equatable {
@@ -43,14 +38,14 @@ final class TestCollector {
         isAuthrelayd = Self.authrelaydIsUsable
         if isAuthrelayd {
             let data = directory.file("collector-data")
-            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-            process = try ChildProcess("authrelayd", [
+            try FileSystem.makeDirectories(data)
+            process = try ChildProcess(BuiltPrograms.path("authrelayd"), [
                 "--transports", "unix", "--unix-socket", socketPath, "--no-rpcbind",
                 "--output", outputPath, "--sink", "jsonl", "--data-dir", data,
-            ], in: directory)
+            ], outputIn: directory)
         } else {
-            process = try ChildProcess("legacy-collector", ["-n", "-t", "unix", "-s", socketPath, "-o", outputPath],
-                                       in: directory)
+            process = try ChildProcess(BuiltPrograms.path("legacy-collector"),
+                                       ["-n", "-t", "unix", "-s", socketPath, "-o", outputPath], outputIn: directory)
         }
         try waitForSocket()
     }
@@ -60,46 +55,37 @@ final class TestCollector {
 
     /// Whether the built authrelayd has the flags these tests use (it is being written alongside the agent).
     static let authrelaydIsUsable: Bool = {
-        let help = Process()
-        help.executableURL = URL(fileURLWithPath: Products.path("authrelayd"))
-        help.arguments = ["--help"]
-        let pipe = Pipe()
-        help.standardOutput = pipe
-        help.standardError = pipe
-        guard (try? help.run()) != nil else { return false }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        help.waitUntilExit()
-        return output.contains("--unix-socket") && output.contains("--sink")
+        guard let help = try? ChildProcess.run(BuiltPrograms.path("authrelayd"), ["--help"], timeout: .seconds(20)) else {
+            return false
+        }
+        return help.output.contains("--unix-socket") && help.output.contains("--sink")
     }()
 
-    private func waitForSocket() throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if FileManager.default.fileExists(atPath: socketPath) && (isAuthrelayd || process.stderr.contains("ready")) {
-                return
+    private func waitForSocket() throws(HarnessError) {
+        let deadline = SystemClock.deadline(after: .seconds(10))
+        while SystemClock.monotonicNanoseconds() < deadline {
+            if FileSystem.exists(socketPath) && (isAuthrelayd || process.stderr.contains("ready")) { return }
+            if let ended = process.exitStatus {
+                throw HarnessError("\(process.name) ended (\(ended)) before serving \(socketPath)\n\(process.describeOutput())")
             }
-            if !process.process.isRunning {
-                throw ChildProcessError.exited(process.name, process.process.terminationStatus, process.stdout, process.stderr)
-            }
-            usleep(20_000)
+            SystemClock.sleep(.milliseconds(20))
         }
-        throw ChildProcessError.timedOut(process.name, "socket \(socketPath)", process.stdout, process.stderr)
+        throw HarnessError("\(process.name): no socket \(socketPath) within 10 s\n\(process.describeOutput())")
     }
 
     /// Every event written so far.
     var events: [CollectedEvent] {
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let text = FileSystem.readText(outputPath) ?? ""
         return text.split(separator: "\n").compactMap { isAuthrelayd ? Self.parseJSON($0) : Self.parseLegacy($0) }
     }
 
     /// Waits until `predicate` holds for the events written; bounded.
     @discardableResult
     func waitForEvents(timeout: Duration = .seconds(15), _ predicate: ([CollectedEvent]) -> Bool) -> [CollectedEvent] {
-        let deadline = ContinuousClock.now + timeout
         var current = events
-        while !predicate(current) && ContinuousClock.now < deadline {
-            usleep(50_000)
+        _ = eventually(timeout: timeout) {
             current = events
+            return predicate(current)
         }
         return current
     }
@@ -132,10 +118,9 @@ final class TestCollector {
                               executablePath: String(fields["exe_path"] ?? ""))
     }
 
-    /// Stops it; the events were read before. Short grace: a child started from a
-    /// test thread may have SIGTERM blocked (the mask is inherited), then SIGKILL ends it.
+    /// Stops it (SIGTERM, SIGKILL after a grace period); the events were read before.
     func stop() {
-        process.stop(grace: .milliseconds(500))
+        process.stop()
     }
 }
 
@@ -151,14 +136,14 @@ final class TestAgent {
         var arguments = ["agent", "--watch", watched, "--collector", address, "--log-level", "info"]
         if collector == nil { arguments += ["--drain-seconds", "0.5"] }
         for prefix in deny { arguments += ["--deny", prefix] }
-        process = try ChildProcess("authrelay", arguments + extra, in: directory)
+        process = try ChildProcess(BuiltPrograms.path("authrelay"), arguments + extra, outputIn: directory)
         try process.waitFor("authrelay agent: ready")
     }
 
     var pid: Int32 { process.pid }
 
-    /// SIGTERM, then the exit status and the summary it printed. Bounded.
-    func stop(timeout: Duration = .seconds(30)) throws -> (status: Int32, summary: String) {
+    /// SIGTERM, then how it ended and the summary it printed. Bounded.
+    func stop(timeout: Duration = .seconds(30)) throws -> (status: Processes.Termination, summary: String) {
         process.signal(SIGTERM)
         let status = try process.waitForExit(timeout: timeout)
         return (status, process.stdout)
@@ -170,9 +155,9 @@ final class TestAgent {
 struct WatchedDirectory {
     let path: String
 
-    init(in directory: TemporaryDirectory) throws {
-        let made = directory.file("watched")
-        try FileManager.default.createDirectory(atPath: made, withIntermediateDirectories: true)
+    init(in directory: TemporaryDirectory, named name: String = "watched") throws {
+        let made = directory.file(name)
+        try FileSystem.makeDirectories(made)
         path = URL(fileURLWithPath: made).resolvingSymlinksInPath().path
     }
 
@@ -182,7 +167,7 @@ struct WatchedDirectory {
     @discardableResult
     func create(_ name: String, contents: String = "data\n") -> String {
         let path = file(name)
-        _ = FileManager.default.createFile(atPath: path, contents: Data(contents.utf8))
+        try? FileSystem.writeFile(path, Array(contents.utf8))
         return path
     }
 
@@ -190,69 +175,43 @@ struct WatchedDirectory {
     @discardableResult
     func copyExecutable(_ source: String, as name: String) throws -> String {
         let path = file(name)
-        try FileManager.default.copyItem(atPath: source, toPath: path)
-        chmod(path, 0o755)
+        try FileSystem.writeFile(path, try FileSystem.readFile(source), mode: 0o755)
+        try FileSystem.setMode(path, 0o755)  // whatever the umask took away
         return path
     }
 }
 
 /// open(2) from this process: 0 when it succeeded (the descriptor is closed), else errno.
 func openErrno(_ path: String) -> Int32 {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    if descriptor < 0 { return errno }
-    close(descriptor)
-    return 0
-}
-
-/// posix_spawn(3) of `path` with stdout and stderr on /dev/null: the child's pid, or the exec errno.
-func spawnProgram(_ path: String, _ arguments: [String] = []) -> Result<pid_t, POSIXError> {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let environment: [UnsafeMutablePointer<CChar>?] = [nil]  // the programs run here need none
-    var pid = pid_t()
-    let status = posix_spawn(&pid, path, &actions, nil, argv, environment)
-    if status != 0 { return .failure(POSIXError(POSIXErrorCode(rawValue: status) ?? .EIO)) }
-    return .success(pid)
-}
-
-/// Waits for a child of this process; its exit status, or nil (after SIGKILL) when it does not end in time.
-func waitForChild(_ pid: pid_t, timeout: Duration) -> Int32? {
-    let deadline = ContinuousClock.now + timeout
-    var status: Int32 = 0
-    while ContinuousClock.now < deadline {
-        if waitpid(pid, &status, WNOHANG) == pid {
-            return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        }
-        usleep(5_000)
+    do throws(SystemError) {
+        try FileDescriptor.open(path, O_RDONLY).close()
+        return 0
+    } catch {
+        return error.errno
     }
-    kill(pid, SIGKILL)
-    waitpid(pid, &status, 0)
-    return nil
+}
+
+/// Starts `path` with its output discarded; the child, or the error number
+/// exec failed with (a denied exec fails in posix_spawn itself).
+func startProgram(_ path: String, _ arguments: [String] = []) -> Result<ChildProcess, SystemError> {
+    do throws(HarnessError) {
+        return .success(try ChildProcess(discardingOutputOf: path, arguments))
+    } catch {
+        return .failure(error.system ?? SystemError(function: "posix_spawn", errno: 0, path: path, detail: error.message))
+    }
 }
 
 /// Waits until every thread of `pid` is stopped (state T in /proc/PID/task/*/stat); bounded.
 func waitUntilStopped(_ pid: pid_t, timeout: Duration) -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        let states = tasks.compactMap { task -> Character? in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
-                  let end = stat.range(of: ") ", options: .backwards) else { return nil }
-            return stat[end.upperBound...].first
-        }
-        if !states.isEmpty && states.allSatisfy({ $0 == "T" || $0 == "t" }) { return true }
-        usleep(5_000)
+    eventually(timeout: timeout) {
+        let tasks = (try? FileSystem.listDirectory("/proc/\(pid)/task")) ?? []
+        let states = tasks.compactMap { Int32($0).flatMap(Processes.state) }  // /proc/TID/stat is the thread's
+        return !states.isEmpty && states.allSatisfy { $0 == "T" || $0 == "t" }
     }
-    return false
 }
 
 /// The number after `label` in `text` ("acknowledged 12" -> 12).
 func number(after label: String, in text: String) -> UInt64? {
-    guard let range = text.range(of: label + " ") else { return nil }
+    guard let range = text.firstRange(of: label + " ") else { return nil }
     return UInt64(text[range.upperBound...].prefix { $0.isNumber })
 }

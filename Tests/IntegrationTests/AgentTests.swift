@@ -1,5 +1,8 @@
-import AuthRelayAgent
+import AuthRelayHarness
 import Foundation
+import Glibc
+import SystemSupport
+import TestSupport
 import Testing
 
 /// `authrelay agent` on real fanotify permission events, in temporary directories only.
@@ -7,9 +10,11 @@ import Testing
 @Suite("Agent on fanotify", .serialized, .timeLimit(.minutes(3)),
        .enabled(if: fanotifyUnavailableReason == nil, Comment(rawValue: fanotifyUnavailableReason ?? "")))
 struct AgentFanotifyTests {
+    init() { TestProcess.prepare() }
+
     @Test("an allowed open succeeds, a denied open fails with EPERM")
     func allowedAndDeniedOpens() throws {
-        let directory = try TemporaryDirectory("authrelay-agent")
+        let directory = try TemporaryDirectory(prefix: "authrelay-agent")
         defer { directory.remove() }
         let watched = try WatchedDirectory(in: directory)
         let allowed = watched.create("allowed.txt")
@@ -19,16 +24,16 @@ struct AgentFanotifyTests {
 
         #expect(openErrno(allowed) == 0)
         #expect(openErrno(denied) == EPERM)
-        #expect(try String(contentsOfFile: allowed, encoding: .utf8) == "data\n")
+        #expect(FileSystem.readText(allowed) == "data\n")
 
         let (status, summary) = try agent.stop()
-        #expect(status == 0, "agent output:\n\(summary)\n\(agent.process.stderr)")
+        #expect(status == .exited(0), "agent output:\n\(summary)\n\(agent.process.stderr)")
         #expect(number(after: "denied", in: summary) ?? 0 >= 1, "\(summary)")
     }
 
     @Test("a denied exec fails with EPERM or EACCES; an allowed one runs")
     func deniedExec() throws {
-        let directory = try TemporaryDirectory("authrelay-agent")
+        let directory = try TemporaryDirectory(prefix: "authrelay-agent")
         defer { directory.remove() }
         let watched = try WatchedDirectory(in: directory)
         let allowedTool = try watched.copyExecutable("/bin/true", as: "allowed-true")
@@ -37,25 +42,25 @@ struct AgentFanotifyTests {
                                   collector: nil, in: directory)
         defer { agent.process.stop() }
 
-        switch spawnProgram(deniedTool) {
-        case .success(let pid):
-            Issue.record("exec of a denied program succeeded (pid \(pid), status \(String(describing: waitForChild(pid, timeout: .seconds(5)))))")
+        switch startProgram(deniedTool) {
+        case .success(let child):
+            Issue.record("exec of a denied program succeeded (pid \(child.pid), \(String(describing: child.wait(timeout: .seconds(5)))))")
         case .failure(let error):
-            #expect(error.code == .EPERM || error.code == .EACCES, "exec failed with \(error)")
+            #expect(error.errno == EPERM || error.errno == EACCES, "exec failed with \(error)")
         }
-        switch spawnProgram(allowedTool) {
-        case .success(let pid):
-            #expect(waitForChild(pid, timeout: .seconds(10)) == 0)
+        switch startProgram(allowedTool) {
+        case .success(let child):
+            #expect(child.wait(timeout: .seconds(10)) == .exited(0))
         case .failure(let error):
             Issue.record("exec of an allowed program failed with \(error)")
         }
         let (status, _) = try agent.stop()
-        #expect(status == 0)
+        #expect(status == .exited(0))
     }
 
     @Test("events reach the collector with the opener's pid, the target path, the verdict and the kind")
     func eventsReachTheCollector() throws {
-        let directory = try TemporaryDirectory("authrelay-agent")
+        let directory = try TemporaryDirectory(prefix: "authrelay-agent")
         defer { directory.remove() }
         let watched = try WatchedDirectory(in: directory)
         let allowed = watched.create("allowed.txt")
@@ -69,11 +74,12 @@ struct AgentFanotifyTests {
         #expect(openErrno(allowed) == 0)
         #expect(openErrno(denied) == EPERM)
         var execPid: pid_t = 0
-        if case .success(let pid) = spawnProgram("/bin/sh", ["-c", "exec \(tool)"]) {
-            execPid = pid
-            #expect(waitForChild(pid, timeout: .seconds(10)) != 0)  // sh reports the denied exec
+        if case .success(let shell) = startProgram("/bin/sh", ["-c", "exec \(tool)"]) {
+            execPid = shell.pid
+            let ended = shell.wait(timeout: .seconds(10))
+            #expect(ended != nil && ended != .exited(0), "\(String(describing: ended))")  // sh reports the denied exec
         }
-        let me = getpid()
+        let me = Processes.currentID
         let expected = [
             CollectedEvent(kind: "open", verdict: "allow", pid: me, targetPath: allowed),
             CollectedEvent(kind: "open", verdict: "deny", pid: me, targetPath: denied),
@@ -88,19 +94,19 @@ struct AgentFanotifyTests {
         }
         // The details read from /proc: this process's parent, effective uid and executable.
         if let open = found(expected[0], in: events) {
-            #expect(open.ppid == getppid())
-            #expect(open.uid == geteuid())
-            #expect(open.executablePath == URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path)
+            #expect(open.ppid == Processes.parentID)
+            #expect(open.uid == Processes.effectiveUserID)
+            #expect(open.executablePath == Processes.currentExecutable())
         }
         let (status, summary) = try agent.stop()
-        #expect(status == 0)
+        #expect(status == .exited(0))
         #expect(number(after: "undelivered", in: summary) == 0, "\(summary)")
         print("events reached \(collector.isAuthrelayd ? "authrelayd" : "legacy-collector"):\n\(summary)")
     }
 
     @Test("with the collector stopped by SIGSTOP, 1,000 opens all complete without waiting for it")
     func opensCompleteWhileCollectorIsStopped() throws {
-        let directory = try TemporaryDirectory("authrelay-agent")
+        let directory = try TemporaryDirectory(prefix: "authrelay-agent")
         defer { directory.remove() }
         let watched = try WatchedDirectory(in: directory)
         let files = (0..<100).map { watched.create("file-\($0).txt") }
@@ -131,7 +137,7 @@ struct AgentFanotifyTests {
         }
         // Half while the sender's first call hangs, half after it timed out (2 s) and backs off.
         openFiles(0..<500)
-        usleep(2_500_000)
+        SystemClock.sleep(.milliseconds(2500))
         openFiles(500..<1000)
         let stillStopped = collector.events.count
         collector.process.signal(SIGCONT)
@@ -144,7 +150,7 @@ struct AgentFanotifyTests {
         #expect(stillStopped <= 1, "the collector was stopped, yet wrote \(stillStopped) events")
 
         let (status, summary) = try agent.stop()
-        #expect(status == 0, "\(summary)\n\(agent.process.stderr)")
+        #expect(status == .exited(0), "\(summary)\n\(agent.process.stderr)")
         #expect(number(after: "decisions", in: summary) ?? 0 >= 1001, "\(summary)")
         #expect(number(after: "undelivered", in: summary) == 0, "\(summary)")
         let delivered = collector.waitForEvents(timeout: .seconds(10)) { $0.count >= 1001 }
@@ -155,18 +161,16 @@ struct AgentFanotifyTests {
     @Test("--mount covers every directory of the mount (a tmpfs mounted in the temporary directory)",
           .enabled(if: tmpfsMountUnavailableReason == nil, Comment(rawValue: tmpfsMountUnavailableReason ?? "")))
     func mountMark() throws {
-        let directory = try TemporaryDirectory("authrelay-agent")
+        let directory = try TemporaryDirectory(prefix: "authrelay-agent")
         defer { directory.remove() }
-        let mountPoint = URL(fileURLWithPath: directory.file("mount")).resolvingSymlinksInPath().path
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mountPoint = try WatchedDirectory(in: directory, named: "mount").path
         // The probe mounted one: failing now is a failure, not a skip.
-        let mounted = mount("tmpfs", mountPoint, "tmpfs", 0, "size=4m") == 0 ? 0 : errno
-        try #require(mounted == 0, "cannot mount a tmpfs at \(mountPoint): \(String(cString: strerror(mounted)))")
-        defer { umount2(mountPoint, Int32(MNT_DETACH)) }
+        try mountTmpfs(at: mountPoint, size: "4m")
+        defer { unmount(mountPoint) }
         let nested = mountPoint + "/a/b"
-        try FileManager.default.createDirectory(atPath: nested, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: nested + "/allowed.txt", contents: Data("data\n".utf8))
-        _ = FileManager.default.createFile(atPath: nested + "/denied.txt", contents: Data("data\n".utf8))
+        try FileSystem.makeDirectories(nested)
+        try FileSystem.writeFile(nested + "/allowed.txt", Array("data\n".utf8))
+        try FileSystem.writeFile(nested + "/denied.txt", Array("data\n".utf8))
         let agent = try TestAgent(watching: mountPoint, deny: [nested + "/denied.txt"], collector: nil,
                                   extra: ["--mount"], in: directory)
         defer { agent.process.stop() }
@@ -174,13 +178,13 @@ struct AgentFanotifyTests {
         #expect(openErrno(nested + "/allowed.txt") == 0)
         #expect(openErrno(nested + "/denied.txt") == EPERM)
         let (status, summary) = try agent.stop()
-        #expect(status == 0)
+        #expect(status == .exited(0))
         #expect(number(after: "decisions", in: summary) == 2, "\(summary)")
     }
 
     @Test("the agent killed with SIGKILL leaves no open waiting")
     func sigkillLeavesNothingHanging() throws {
-        let directory = try TemporaryDirectory("authrelay-agent")
+        let directory = try TemporaryDirectory(prefix: "authrelay-agent")
         defer { directory.remove() }
         let watched = try WatchedDirectory(in: directory)
         let file = watched.create("file.txt")
@@ -192,75 +196,66 @@ struct AgentFanotifyTests {
         // Every thread must have stopped first, or the answering thread may still answer.
         agent.process.signal(SIGSTOP)
         try #require(waitUntilStopped(agent.pid, timeout: .seconds(5)), "the agent did not stop")
-        guard case .success(let reader) = spawnProgram("/bin/cat", [file]) else {
+        guard case .success(let reader) = startProgram("/bin/cat", [file]) else {
             Issue.record("could not start /bin/cat")
             return
         }
         // The kill proves something only once cat's open is really waiting in the
         // kernel for the stopped agent: wait for that (bounded), however slow cat's start.
-        let (blocked, seen) = waitUntilBlockedInFanotify(reader, timeout: .seconds(5))
-        var status: Int32 = 0
-        let early = waitpid(reader, &status, WNOHANG)
+        let (blocked, seen) = waitUntilBlockedInFanotify(reader.pid, timeout: .seconds(5))
+        let early = reader.exitStatus
         #expect(blocked, "cat never blocked in its open waiting for the stopped agent (last seen: \(seen))")
-        #expect(early == 0, "the open did not wait for the stopped agent (waitpid \(early), status \(status))")
+        #expect(early == nil, "the open did not wait for the stopped agent (cat ended: \(String(describing: early)))")
 
         // SIGKILL closes the group's descriptor: the kernel allows what was pending.
         // (Also when the checks above failed: a still-waiting cat is released and reaped.)
-        kill(agent.pid, SIGKILL)
-        #expect(try agent.process.waitForExit(timeout: .seconds(10)) != 0)
+        agent.process.signal(SIGKILL)
+        #expect(try agent.process.waitForExit(timeout: .seconds(10)) != .exited(0))
         let clock = ContinuousClock()
         let killed = clock.now
-        if early == 0 {
-            #expect(waitForChild(reader, timeout: .seconds(10)) == 0, "the pending open did not complete")
+        if early == nil {
+            #expect(reader.wait(timeout: .seconds(10)) == .exited(0), "the pending open did not complete")
             print("pending open completed \(clock.now - killed) after SIGKILL")
         }
         // An open started right after completes as well.
         #expect(openErrno(file) == 0)
     }
 
-    @Test("without root the agent says to run as root", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    @Test("without root the agent says to run as root", .enabled(if: FileSystem.isExecutable("/usr/bin/setpriv")))
     func clearErrorWithoutRoot() throws {
-        let directory = try TemporaryDirectory("authrelay-agent")
+        let directory = try TemporaryDirectory(prefix: "authrelay-agent")
         defer { directory.remove() }
         let watched = try WatchedDirectory(in: directory)
-        chmod(directory.path, 0o755)
-        chmod(watched.path, 0o755)
-        let agent = Process()
-        agent.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        agent.arguments = [
-            "--reuid=65534", "--regid=65534", "--clear-groups", Products.path("authrelay"),
+        try FileSystem.setMode(directory.path, 0o755)
+        try FileSystem.setMode(watched.path, 0o755)
+        let agent = try ChildProcess("/usr/bin/setpriv", [
+            "--reuid=65534", "--regid=65534", "--clear-groups", BuiltPrograms.path("authrelay"),
             "agent", "--watch", watched.path, "--collector", "unix:///nonexistent.sock",
-        ]
-        let errors = Pipe()
-        agent.standardError = errors
-        agent.standardOutput = FileHandle.nullDevice
-        try agent.run()
-        let deadline = ContinuousClock.now + .seconds(20)
-        while agent.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        if agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
-        agent.waitUntilExit()
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(agent.terminationStatus != 0)
-        #expect(stderr.contains("run authrelay agent as root"), "stderr: \(stderr)")
+        ], outputIn: directory)
+        let status = try agent.waitForExit(timeout: .seconds(20))
+        #expect(status != .exited(0))
+        #expect(agent.stderr.contains("run authrelay agent as root"), "stderr: \(agent.stderr)")
     }
 }
 
 /// The synthetic source: the same pipeline and sender, no root needed.
 @Suite("Agent with the synthetic source", .timeLimit(.minutes(2)))
 struct AgentSyntheticTests {
+    init() { TestProcess.prepare() }
+
     @Test("a synthetic run decides at the given rate and deny ratio and delivers every event")
     func syntheticRun() throws {
-        let directory = try TemporaryDirectory("authrelay-agent")
+        let directory = try TemporaryDirectory(prefix: "authrelay-agent")
         defer { directory.remove() }
         let collector = try TestCollector(in: directory)
         defer { collector.stop() }
-        let agent = try ChildProcess("authrelay", [
+        let agent = try ChildProcess(BuiltPrograms.path("authrelay"), [
             "agent", "--source", "synthetic", "--rate", "2000", "--duration", "1", "--deny-ratio", "0.25",
             "--collector", collector.address,
-        ], in: directory)
+        ], outputIn: directory)
         let status = try agent.waitForExit(timeout: .seconds(30))
         let summary = agent.stdout
-        #expect(status == 0, "\(summary)\n\(agent.stderr)")
+        #expect(status == .exited(0), "\(summary)\n\(agent.stderr)")
         let decisions = number(after: "decisions", in: summary) ?? 0
         let denied = number(after: "denied", in: summary) ?? 0
         // Never more than the rate allows (2,000 in 1 s, +1 for the first due at once). The
@@ -281,15 +276,27 @@ struct AgentSyntheticTests {
 /// Why a tmpfs cannot be mounted in a temporary directory here, or nil when it can
 /// (tried once, on a directory of its own, and unmounted at once).
 let tmpfsMountUnavailableReason: String? = {
-    guard geteuid() == 0 else { return "not root: mounting a tmpfs needs CAP_SYS_ADMIN" }
-    guard let directory = try? TemporaryDirectory("authrelay-mount-probe") else { return "cannot create a temporary directory" }
+    guard Processes.effectiveUserID == 0 else { return "not root: mounting a tmpfs needs CAP_SYS_ADMIN" }
+    guard let directory = try? TemporaryDirectory(prefix: "authrelay-mount-probe") else { return "cannot create a temporary directory" }
     defer { directory.remove() }
-    guard mount("tmpfs", directory.path, "tmpfs", 0, "size=64k") == 0 else {
-        return "cannot mount a tmpfs here: \(String(cString: strerror(errno)))"
+    do {
+        try mountTmpfs(at: directory.path, size: "64k")
+    } catch {
+        return "cannot mount a tmpfs here: \(error)"
     }
-    umount2(directory.path, Int32(MNT_DETACH))
+    unmount(directory.path)
     return nil
 }()
+
+/// mount(2) of a tmpfs of `size` ("4m") at `path`.
+func mountTmpfs(at path: String, size: String) throws(SystemError) {
+    _ = try systemCall("mount tmpfs", path: path) { mount("tmpfs", path, "tmpfs", 0, "size=\(size)") }
+}
+
+/// umount2(2) with MNT_DETACH: gone now for new lookups, freed when no longer busy.
+func unmount(_ path: String) {
+    _ = umount2(path, Int32(MNT_DETACH))
+}
 
 /// Waits (bounded) until `pid` sleeps in the kernel inside fanotify, that is, in an open or
 /// exec waiting for a permission answer. The kernel function is read from /proc/PID/wchan
@@ -297,26 +304,25 @@ let tmpfsMountUnavailableReason: String? = {
 /// if the kernel names neither, the system call in progress must be openat.
 /// Returns whether it got there and what was seen last, for the failure message.
 func waitUntilBlockedInFanotify(_ pid: pid_t, timeout: Duration) -> (blocked: Bool, seen: String) {
-    func read(_ name: String) -> String {
-        ((try? String(contentsOfFile: "/proc/\(pid)/\(name)", encoding: .utf8)) ?? "")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+    func procEntry(_ name: String) -> String {
+        (FileSystem.readText("/proc/\(pid)/\(name)") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
     #if arch(x86_64)
     let openat = "257"
     #else
     let openat = "56"  // arm64, riscv64: the generic table
     #endif
-    let deadline = ContinuousClock.now + timeout
+    let deadline = SystemClock.deadline(after: timeout)
     var seen = ""
     while true {
-        let wchan = read("wchan")
-        let stack = read("stack")
-        let syscall = read("syscall").split(separator: " ").first.map(String.init) ?? ""
+        let wchan = procEntry("wchan")
+        let stack = procEntry("stack")
+        let syscall = procEntry("syscall").split(separator: " ").first.map(String.init) ?? ""
         seen = "wchan \"\(wchan)\", syscall \(syscall)"
         if wchan.contains("fanotify") || stack.contains("fanotify") { return (true, seen) }
         let kernelNamesNothing = (wchan.isEmpty || wchan == "0") && stack.isEmpty
         if kernelNamesNothing && syscall == openat { return (true, seen + " (no wchan or stack here)") }
-        if ContinuousClock.now >= deadline { return (false, seen) }
-        usleep(5_000)
+        if SystemClock.monotonicNanoseconds() >= deadline { return (false, seen) }
+        SystemClock.sleep(.milliseconds(5))
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import AuthRelayHarness
+import SystemSupport
+import TestSupport
 import Testing
 
 /// `authrelay demo` as README's first command runs it, shortened.
@@ -9,9 +11,9 @@ struct DemoTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let arguments = ["demo", "--phase-seconds", "1"] + (synthetic ? ["--synthetic"] : [])
-        let run = try ChildProcess("authrelay", arguments, in: directory)
+        let run = try ChildProcess(BuiltPrograms.path("authrelay"), arguments, outputIn: directory)
         let status = try run.waitForExit(timeout: .seconds(60))
-        #expect(status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(status == .exited(0), "\(run.stdout)\n\(run.stderr)")
         let report = run.stdout
         #expect(report.contains("the auth path did not wait for the collector"), "\(report)\n\(run.stderr)")
         #expect(report.contains("undelivered 0"), "\(report)")
@@ -19,12 +21,12 @@ struct DemoTests {
         // Everything it started is gone: no collector left on the demo's program number.
         let outputPath = report.split(separator: "\n").first { $0.hasPrefix("JSON Lines output: ") }
             .map { String($0.dropFirst("JSON Lines output: ".count).prefix { $0 != " " }) }
-        #expect(outputPath.map { FileManager.default.fileExists(atPath: $0) } == true)
+        #expect(outputPath.map { FileSystem.exists($0) } == true)
         if let outputPath {
-            try? FileManager.default.removeItem(atPath: (outputPath as NSString).deletingLastPathComponent)
+            FileSystem.removeTree(FileSystem.directoryName(of: outputPath))
         }
-        if rpcbindIsRunning() {
-            let (_, registrations) = try runCommand("/usr/sbin/rpcinfo", ["-p"])
+        if LocalRPCBind.isRunning {
+            let (_, registrations) = try LocalRPCBind.rpcinfo(["-p"])
             #expect(!registrations.contains("536873599"), "the demo left its rpcbind registration behind")
         }
     }

@@ -1,9 +1,12 @@
 import AuthRelay
+import AuthRelayHarness
 import AuthRelayProtocol
 import Foundation
 import Glibc
 import Logging
 import ONCRPC
+import SystemSupport
+import TestSupport
 import Testing
 
 /// The docs cannot drift from the code (issue 7, item 5). Every command shown in
@@ -88,7 +91,7 @@ struct DocsTests {
     func agentWalkthrough() throws {
         let operations = try DocFile(relativePath: "Docs/Operations.md")
         let block = try #require(operations.blocks.first { $0.marker == "docs-test: run" })
-        let directory = try TemporaryDirectory("authrelay-docs")
+        let directory = try TemporaryDirectory(prefix: "authrelay-docs")
         defer { directory.remove() }
         // The script's mktemp -d lands in this directory (TMPDIR), and `authrelay`
         // and `authrelayd` are the programs under test (PATH).
@@ -378,61 +381,36 @@ enum ShellWords {
 
 // MARK: - Running
 
-/// Runs a built product; returns its exit status and its stdout and stderr together.
+/// Runs a built program (bounded); returns its exit status and its stdout and stderr.
 private func runProduct(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
-    let directory = try TemporaryDirectory("authrelay-docs")
-    defer { directory.remove() }
-    let child = try ChildProcess(name, arguments, in: directory, environment: environment)
-    let status = try child.waitForExit(timeout: .seconds(20))
-    return (status, child.stdout + child.stderr)
+    try ChildProcess.run(BuiltPrograms.path(name), arguments, timeout: .seconds(20), environment: environment)
 }
 
-/// Runs `script` with bash in `directory` (TMPDIR), the built products first on
-/// PATH. Whatever happens, processes still running with `directory` in their
-/// command line (what the script started) are killed at the end.
+/// Runs `script` with bash in `directory` (its working directory and TMPDIR),
+/// the built programs first on PATH. Whatever happens, processes still running
+/// with `directory` in their command line (what the script started) are killed
+/// at the end.
 private func runShell(_ script: String, in directory: TemporaryDirectory, timeout: Duration) throws -> (Int32, String) {
     let scriptPath = directory.file("script.sh")
-    let outputPath = directory.file("script.out")
-    try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-    _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = [scriptPath]
-    process.currentDirectoryURL = directory.url
-    var environment = ProcessInfo.processInfo.environment
-    environment["PATH"] = Products.directory.path + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
-    environment["TMPDIR"] = directory.path
-    process.environment = environment
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-    process.standardOutput = output
-    process.standardError = output
-    process.standardInput = FileHandle.nullDevice
-    // Test threads block signals and children inherit the mask: spawn with none
-    // blocked, so the script's `kill` reaches the programs it started.
-    var none = sigset_t()
-    var previous = sigset_t()
-    sigemptyset(&none)
-    pthread_sigmask(SIG_SETMASK, &none, &previous)
-    try process.run()
-    pthread_sigmask(SIG_SETMASK, &previous, nil)
-
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }
-    let timedOut = process.isRunning
-    if timedOut { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
+    try FileSystem.writeFile(scriptPath, Array(script.utf8))
+    let path = BuiltPrograms.executables.directory + ":" + (Processes.environmentValue("PATH") ?? "/usr/bin:/bin")
+    // The harness starts a program where the test runs: the shell changes directory itself.
+    let shell = try ChildProcess("/bin/bash", ["-c", #"cd "$0" && exec /bin/bash "$1""#, directory.path, scriptPath],
+                                 outputIn: directory, tag: "script", environment: ["PATH": path, "TMPDIR": directory.path])
+    let ended = shell.wait(timeout: timeout)
+    if ended == nil { shell.kill() }
     killProcesses(mentioning: directory.path)
-    let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    return (timedOut ? -1 : process.terminationStatus, timedOut ? text + "\n[timed out after \(timeout)]" : text)
+    guard let ended else { return (-1, shell.output + "\n[timed out after \(timeout)]") }
+    return (ended.code, shell.output)
 }
 
 /// SIGKILL to every process whose command line contains `text` (a unique temporary path).
 private func killProcesses(mentioning text: String) {
-    let me = getpid()
-    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+    let me = Processes.currentID
+    for entry in (try? FileSystem.listDirectory("/proc")) ?? [] {
         guard let pid = Int32(entry), pid != me,
-              let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
-        if String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(text) { kill(pid, SIGKILL) }
+              let arguments = try? FileSystem.readFile("/proc/\(pid)/cmdline") else { continue }
+        if String(decoding: arguments.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(text) { Processes.signal(pid, SIGKILL) }
     }
 }
 

@@ -1,4 +1,6 @@
-import Foundation
+import AuthRelayHarness
+import SystemSupport
+import TestSupport
 import Testing
 
 /// `authrelay latency authpath --source fanotify` on real opens in a temporary
@@ -10,7 +12,7 @@ import Testing
 struct LatencyFanotifyTests {
     @Test("authpath --source fanotify: three designs under four conditions on real opens")
     func authPathOnFanotify() throws {
-        let watched = try TemporaryDirectory("authrelay-latency-fanotify")
+        let watched = try TemporaryDirectory(prefix: "authrelay-latency-fanotify")
         defer { watched.remove() }
         let (scenarios, errors, output) = try runLatency(["authpath", "--quick", "--source", "fanotify", "--watch", watched.path])
         let designs = ["none", "queued", "naive"]
@@ -30,7 +32,7 @@ struct LatencyFanotifyTests {
         #expect(queuedStopped.integer("over_budget") == 0, "queued design over budget with a stopped collector\n\(output)")
         #expect((naiveStopped.integer("over_budget") ?? 0) > 0, "naive design within budget with a stopped collector?\n\(output)")
         // The files the run created in the watched directory are gone.
-        let left = try FileManager.default.contentsOfDirectory(atPath: watched.path)
+        let left = try FileSystem.listDirectory(watched.path)
         #expect(left.isEmpty, "left in the watched directory: \(left)")
     }
 }

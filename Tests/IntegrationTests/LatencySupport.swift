@@ -1,4 +1,7 @@
+import AuthRelayHarness
 import Foundation
+import SystemSupport
+import TestSupport
 import Testing
 
 /// One scenario object of `authrelay latency ... --json FILE`.
@@ -14,14 +17,15 @@ struct LatencyScenario {
 /// Runs `authrelay latency <arguments> --json FILE` and reads the file.
 /// The run is bounded in time; a failed run fails the test with its output.
 func runLatency(_ arguments: [String], timeout: Duration = .seconds(120)) throws -> (scenarios: [LatencyScenario], errors: [String], output: String) {
-    let directory = try TemporaryDirectory("authrelay-latency-test")
+    let directory = try TemporaryDirectory(prefix: "authrelay-latency-test")
     defer { directory.remove() }
     let json = directory.file("latency.json")
-    let child = try ChildProcess("authrelay", ["latency"] + arguments + ["--json", json, "--no-progress"], in: directory)
+    let child = try ChildProcess(BuiltPrograms.path("authrelay"), ["latency"] + arguments + ["--json", json, "--no-progress"],
+                                 outputIn: directory)
     let status = try child.waitForExit(timeout: timeout)
-    let output = child.stdout + child.stderr
-    try #require(status == 0, "authrelay latency \(arguments.joined(separator: " ")) exited \(status):\n\(output)")
-    let data = try Data(contentsOf: URL(fileURLWithPath: json))
+    let output = child.output
+    try #require(status == .exited(0), "authrelay latency \(arguments.joined(separator: " ")) exited with \(status):\n\(output)")
+    let data = Data(try FileSystem.readFile(json))
     let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "not a JSON object:\n\(output)")
     let scenarios = (root["scenarios"] as? [[String: Any]] ?? []).map(LatencyScenario.init)
     return (scenarios, root["errors"] as? [String] ?? [], output)

@@ -1,4 +1,3 @@
-import Foundation
 import Testing
 
 /// `authrelay latency` in its short CI mode, run as a child process: every

@@ -1,4 +1,3 @@
-import Foundation
 import Testing
 
 /// `authrelay latency sender --quick`, run as a child process: every scenario

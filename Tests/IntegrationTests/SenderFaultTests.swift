@@ -1,9 +1,11 @@
 import AuthRelay
+import AuthRelayHarness
 import AuthRelayProtocol
 import Foundation
 import Logging
 import ONCRPC
 import SystemSupport
+import TestSupport
 import Testing
 
 /// The EventSender against real collectors that misbehave: stopped, killed and
@@ -11,6 +13,8 @@ import Testing
 /// invariant holds: submitted = acknowledged + dropped + evicted + rejected + undelivered.
 @Suite("EventSender faults", .serialized)
 struct SenderFaultTests {
+    init() { TestProcess.prepare() }
+
     static func sender(_ endpoint: RPCEndpoint, capacity: Int = 4096, agent: String = "fault-test") -> EventSender {
         var configuration = EventSender.Configuration(endpoint: endpoint, agentID: agent)
         configuration.capacity = capacity
@@ -30,7 +34,7 @@ struct SenderFaultTests {
     }
 
     /// Output sequences of one agent's events, and whether any repeats.
-    static func delivered(_ daemon: CollectorDaemon, bootID: String) throws -> (sequences: Set<UInt64>, repeated: Int) {
+    static func delivered(_ daemon: StartedCollector, bootID: String) throws -> (sequences: Set<UInt64>, repeated: Int) {
         let events = try daemon.outputLines().filter {
             $0["type"] as? String == "event" && $0["boot_id"] as? String == bootID
         }
@@ -42,7 +46,7 @@ struct SenderFaultTests {
     func stoppedCollector() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let daemon = try CollectorDaemon(in: directory, extra: ["--fsync", "never"])
+        let daemon = try StartedCollector(in: directory, extra: ["--fsync", "never"])
         defer { daemon.stop() }
         let sender = Self.sender(daemon.unix)
 
@@ -85,20 +89,20 @@ struct SenderFaultTests {
     func killedAndRestarted() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        var daemon = try CollectorDaemon(in: directory, extra: ["--fsync", "batch"])
+        var daemon = try StartedCollector(in: directory, extra: ["--fsync", "batch"])
         defer { daemon.stop() }  // the one running at the end, also when a try below throws
         let socketPath = daemon.socketPath
         let sender = Self.sender(daemon.unix, capacity: 65_536)
 
         for index in 0..<30_000 {
             sender.submit(Self.event(index))
-            if index % 1000 == 999 { usleep(20_000) }  // a steady stream, about 1.5 s long
+            if index % 1000 == 999 { SystemClock.sleep(.milliseconds(20)) }  // a steady stream, about 1.5 s long
             if index == 10_000 {
-                kill(daemon.pid, SIGKILL)
-                _ = try daemon.process.waitForExit(timeout: .seconds(5))
+                daemon.process.signal(SIGKILL)
+                try daemon.process.waitForExit(timeout: .seconds(5))
             }
             if index == 15_000 {
-                daemon = try CollectorDaemon(in: directory, dataDirectory: daemon.dataDirectory, output: daemon.outputPath,
+                daemon = try StartedCollector(in: directory, dataDirectory: daemon.dataDirectory, output: daemon.outputPath,
                                              extra: ["--fsync", "batch", "--unix-socket", socketPath])
             }
         }
@@ -133,7 +137,7 @@ struct SenderFaultTests {
                 "no connection attempt failed: \(sender.stats)")
         #expect(sender.stats.acknowledged == 0)
 
-        let daemon = try CollectorDaemon(in: directory, extra: ["--unix-socket", socketPath])
+        let daemon = try StartedCollector(in: directory, extra: ["--unix-socket", socketPath])
         defer { daemon.stop() }
         let report = sender.close(drainTimeout: .seconds(20))
         #expect(report.isBalanced)
@@ -147,8 +151,8 @@ struct SenderFaultTests {
         defer { directory.remove() }
         let socketPath = directory.file("legacy.sock")
         let outputPath = directory.file("legacy.out")
-        let collector = try ChildProcess("legacy-collector", ["-n", "-t", "unix", "-s", socketPath, "-o", outputPath],
-                                         in: directory)
+        let collector = try ChildProcess(BuiltPrograms.path("legacy-collector"), ["-n", "-t", "unix", "-s", socketPath, "-o", outputPath],
+                                         outputIn: directory)
         defer { collector.stop() }
         try collector.waitFor("ready")
 
@@ -159,7 +163,7 @@ struct SenderFaultTests {
         #expect(report.stats.acknowledged == 300)
         #expect(report.stats.collectorVersion == .v1)
 
-        let lines = (try String(contentsOfFile: outputPath, encoding: .utf8)).split(separator: "\n")
+        let lines = try #require(FileSystem.readText(outputPath)).split(separator: "\n")
         let sequences = lines.compactMap { line in
             line.split(separator: "\t").first { $0.hasPrefix("seq=") }.flatMap { UInt64($0.dropFirst(4)) }
         }
@@ -173,8 +177,8 @@ struct SenderFaultTests {
         defer { directory.remove() }
         let socketPath = directory.file("legacy2.sock")
         let outputPath = directory.file("legacy2.out")
-        let collector = try ChildProcess("legacy-collector", ["-n", "-2", "-t", "unix", "-s", socketPath, "-o", outputPath],
-                                         in: directory)
+        let collector = try ChildProcess(BuiltPrograms.path("legacy-collector"), ["-n", "-2", "-t", "unix", "-s", socketPath, "-o", outputPath],
+                                         outputIn: directory)
         defer { collector.stop() }
         try collector.waitFor("ready")
 
@@ -187,7 +191,7 @@ struct SenderFaultTests {
         #expect(report.stats.acknowledged == 100)
         #expect(report.stats.collectorVersion == .v1)
         // legacy-collector writes a line per version 1 event only.
-        let lines = try String(contentsOfFile: outputPath, encoding: .utf8).split(separator: "\n")
+        let lines = try #require(FileSystem.readText(outputPath)).split(separator: "\n")
         #expect(lines.count == 100)
     }
 
@@ -195,7 +199,7 @@ struct SenderFaultTests {
     func udpBatchesFit() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let daemon = try CollectorDaemon(in: directory, extra: ["--fsync", "never"])
+        let daemon = try StartedCollector(in: directory, extra: ["--fsync", "never"])
         defer { daemon.stop() }
         let sender = Self.sender(daemon.udp)
         let longPath = "/srv/data/" + String(repeating: "p", count: 180)
@@ -213,7 +217,7 @@ struct SenderFaultTests {
     func dropOldest() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let daemon = try CollectorDaemon(in: directory, extra: ["--fsync", "never"])
+        let daemon = try StartedCollector(in: directory, extra: ["--fsync", "never"])
         defer { daemon.stop() }
         var configuration = EventSender.Configuration(endpoint: daemon.unix, agentID: "drop-oldest")
         configuration.capacity = 64
@@ -242,7 +246,7 @@ struct SenderFaultTests {
     func closeRacingSubmits() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let daemon = try CollectorDaemon(in: directory, extra: ["--fsync", "never"])
+        let daemon = try StartedCollector(in: directory, extra: ["--fsync", "never"])
         defer { daemon.stop() }
         let sender = Self.sender(daemon.unix, capacity: 1024)
         let producers = ThreadGroup()
@@ -253,7 +257,7 @@ struct SenderFaultTests {
                 }
             }
         }
-        usleep(20_000)
+        SystemClock.sleep(.milliseconds(20))
         let report = sender.close(drainTimeout: .seconds(10))
         producers.joinAll()
         #expect(report.isBalanced, "\(report)")

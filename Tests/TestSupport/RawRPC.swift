@@ -16,6 +16,13 @@ package enum RawRPC {
 
         package init() {}
 
+        /// The bytes `build` writes: `RawRPC.XDR.build { $0.eventBatch(events: 3) }`.
+        package static func build(_ build: (inout XDR) -> Void) -> [UInt8] {
+            var xdr = XDR()
+            build(&xdr)
+            return xdr.bytes
+        }
+
         package mutating func word(_ value: UInt32) {
             bytes += [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
         }
@@ -136,6 +143,9 @@ package enum RawRPC {
 
     /// The words of an accepted reply after the xid: REPLY, MSG_ACCEPTED, the null verifier, and `acceptStatus`.
     package static func acceptedReplyHeader(_ acceptStatus: UInt32) -> [UInt32] { [1, 0, 0, 0, acceptStatus] }
+
+    /// The words of a denied reply after the xid: REPLY, MSG_DENIED, RPC_MISMATCH, and the RPC versions served.
+    package static func rpcMismatchReply(low: UInt32, high: UInt32) -> [UInt32] { [1, 1, 0, low, high] }
 
     // MARK: Records
 

@@ -39,32 +39,3 @@ package enum Wire {
         encode(batch).flatMap(decodeBatch)
     }
 }
-
-/// Events at the edges of the protocol's bounds.
-package enum Sample {
-    package static func event(
-        sequence: UInt64 = 1, path: String = "/usr/bin/true", target: String = "/etc/passwd", digest: [UInt8] = [0xde, 0xad]
-    ) -> Event {
-        Event(
-            sequence: sequence, timestampNanoseconds: 1_700_000_000_000_000_000, kind: .open, verdict: .allow,
-            decisionNanoseconds: 1234, pid: 4321, ppid: 1, uid: 1000, gid: 1000, flags: [.cached],
-            executablePath: path, targetPath: target, digest: digest)
-    }
-
-    /// Every variable field at its maximum, every number at an extreme.
-    package static func maximal(sequence: UInt64 = .max) -> Event {
-        Event(
-            sequence: sequence, timestampNanoseconds: .max, kind: .other(.max), verdict: .deny,
-            decisionNanoseconds: .max, pid: .min, ppid: .max, uid: .max, gid: .max,
-            flags: Event.Flags(rawValue: .max),
-            executablePath: "/" + String(repeating: "e", count: Event.maxPathBytes - 1),
-            targetPath: "/" + String(repeating: "t", count: Event.maxPathBytes - 1),
-            digest: (0..<Event.maxDigestBytes).map { UInt8(255 - $0) })
-    }
-
-    package static func batch(count: Int, firstSequence: UInt64 = 1, make: (UInt64) -> Event = { event(sequence: $0) }) -> EventBatch {
-        EventBatch(
-            header: BatchHeader(agentID: "agent-1", bootID: "boot-1", firstSequence: firstSequence, dropped: 0),
-            events: (0..<count).map { make(firstSequence + UInt64($0)) })
-    }
-}
