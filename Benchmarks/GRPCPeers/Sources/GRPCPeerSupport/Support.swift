@@ -20,11 +20,24 @@ public enum Clock {
 
 /// One line on stderr, unbuffered, prefixed with the program's name.
 public func note(_ program: String, _ message: String) {
-    fputs("\(program): \(message)\n", stderr)
+    writeStandardError("\(program): \(message)\n")
+}
+
+/// Text on stderr with write(2): unbuffered, and no shared C `FILE *` (not concurrency-safe in Swift 6).
+public func writeStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+            if written <= 0 { if written < 0 && errno == EINTR { continue }; return }
+            offset += written
+        }
+    }
 }
 
 /// Where a peer listens or connects: `tcp://HOST:PORT` or `unix:///PATH`.
-public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
+public enum PeerEndpoint: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     case unix(path: String)
 
@@ -66,9 +79,9 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
         case .unix(let path):
             return .unixDomainSocket(path: path)
         case .tcp(let host, let port):
-            if host.contains(":") { return .ipv6(host: host, port: port) }
+            if host.contains(":") { return .ipv6(address: host, port: port) }
             if host.split(separator: ".").count == 4 && host.allSatisfy({ $0.isNumber || $0 == "." }) {
-                return .ipv4(host: host, port: port)
+                return .ipv4(address: host, port: port)
             }
             return .dns(host: host, port: port)
         }

@@ -80,7 +80,7 @@ struct Reporter: ParsableCommand {
     var noWarmup = false
 
     func validate() throws {
-        guard Endpoint(parsing: target) != nil else {
+        guard PeerEndpoint(parsing: target) != nil else {
             throw ValidationError("bad --target: \(target) (want tcp://HOST:PORT or unix:///PATH)")
         }
         guard (1...Bounds.batchMax).contains(batch) else { throw ValidationError("bad --batch: \(batch) (1...\(Bounds.batchMax))") }
@@ -103,7 +103,7 @@ enum Main {
                 print(Reporter.fullMessage(for: error))
                 exit(0)
             }
-            fputs("\(program): \(Reporter.fullMessage(for: error))\n\(Reporter.usageString())\n", stderr)
+            writeStandardError("\(program): \(Reporter.fullMessage(for: error))\n")
             exit(2)
         }
         exit(await Run(reporter).execute())
@@ -125,7 +125,7 @@ struct Run: Sendable {
     }
 
     let options: Options
-    let endpoint: Endpoint
+    let endpoint: PeerEndpoint
     let events: BenchmarkEvents
     let timeoutNanoseconds: UInt64
     let callOptions: CallOptions
@@ -135,7 +135,7 @@ struct Run: Sendable {
             mode: options.mode, batch: options.batch, count: options.count,
             timeoutMilliseconds: options.timeoutMilliseconds, rate: options.rate, maxSeconds: options.maxSeconds,
             hgrm: options.hgrm, noWarmup: options.noWarmup)
-        endpoint = Endpoint(parsing: options.target)!
+        endpoint = PeerEndpoint(parsing: options.target)!
         events = BenchmarkEvents(agentID: program, startSequence: options.startSequence)
         timeoutNanoseconds = options.timeoutMilliseconds * 1_000_000
         var callOptions = CallOptions.defaults
@@ -163,7 +163,7 @@ struct Run: Sendable {
                 finish(tally)
                 // Closing the client waits for its connection; a stopped collector must not hold the exit.
                 let status: Int32 = tally.errors == 0 ? 0 : 1
-                DispatchQueue.global().asyncAfter(deadline: .now() + 2) { exit(status) }
+                DispatchQueue.global().asyncAfter(deadline: .now() + 1) { exit(status) }
             }
         } catch {
             note(program, "cannot create the client for \(endpoint): \(describe(error))")
@@ -176,7 +176,7 @@ struct Run: Sendable {
     private func finish(_ tally: Tally) {
         if tally.end < tally.start { tally.end = tally.start }
         print(tally.summaryLine())
-        fflush(stdout)
+        fflush(nil) // stdout: the line must be out before a forced exit
         if let path = options.hgrm, !tally.writeHgrm(to: path) {
             note(program, "cannot write \(path)")
         }
@@ -290,6 +290,9 @@ struct Run: Sendable {
         let run = self
 
         while progress.next < count && !outOfTime(tally, now: Clock.monotonicNanoseconds()) {
+            // A new stream after a failed one keeps to the schedule too (the producer's wait for
+            // the same batch then returns at once).
+            if let pacer { _ = await pacer.wait(for: progress.batches) }
             let before = progress.next
             let mailbox = AckMailbox()
             progress.openingSince.store(Clock.monotonicNanoseconds(), ordering: .relaxed)
