@@ -49,6 +49,8 @@ let package = Package(
 
         // MARK: The runtime
 
+        // The agent sender's disk spool: per boot, segments of framed records, bounded, recovered at open.
+        .target(name: "AuthRelaySpool", dependencies: ["AuthRelayProtocol", "SystemSupport"]),
         // The sender side: CollectorClient, the queue, EventSender, Policy, AuthPipeline.
         .target(name: "AuthRelay", dependencies: ["AuthRelayProtocol", "ONCRPC", "SystemSupport", logging]),
         // The collector: handlers, de-duplication, loss accounting, sinks, the daemon's wiring.
@@ -98,6 +100,11 @@ let package = Package(
                     dependencies: ["AuthRelay", "AuthRelayHarness", "AuthRelayProtocol", "ONCRPC", "SystemSupport", "TestSupport"]),
         // PENDING .testTarget(name: "AuthRelayCollectorTests",
         // PENDING             dependencies: ["AuthRelayCollector", "AuthRelayProtocol", "SystemSupport", "TestSupport"]),
+        .testTarget(name: "AuthRelaySpoolTests", dependencies: ["AuthRelaySpool", "AuthRelayHarness", "SystemSupport"],
+                    exclude: ["Writer"]),
+        // What the spool's kill -9 test starts, lets append, and kills.
+        .executableTarget(name: "authrelay-spool-writer", dependencies: ["AuthRelaySpool", "SystemSupport"],
+                          path: "Tests/AuthRelaySpoolTests/Writer"),
         .testTarget(name: "AuthRelayAgentTests",
                     dependencies: ["AuthRelayAgent", "AuthRelay", "AuthRelayProtocol", "SystemSupport", "TestSupport", logging]),
         .testTarget(name: "AuthRelayCLITests",
