@@ -96,8 +96,8 @@ let package = Package(
         .testTarget(name: "AuthRelayProtocolTests", dependencies: ["AuthRelayProtocol", "CAuthRelayRPC", "TestSupport"]),
         .testTarget(name: "AuthRelayTests",
                     dependencies: ["AuthRelay", "AuthRelayProtocol", "ONCRPC", "SystemSupport", "TestSupport"]),
-        // PENDING .testTarget(name: "AuthRelayCollectorTests",
-        // PENDING             dependencies: ["AuthRelayCollector", "AuthRelayProtocol", "SystemSupport", "TestSupport"]),
+        .testTarget(name: "AuthRelayCollectorTests",
+                    dependencies: ["AuthRelayCollector", "AuthRelayProtocol", "ONCRPC", "SystemSupport", logging]),
         // PENDING .testTarget(name: "AuthRelayAgentTests", dependencies: ["AuthRelayAgent", "AuthRelay", "AuthRelayProtocol", "TestSupport"]),
         // PENDING .testTarget(name: "AuthRelayCLITests", dependencies: ["AuthRelayCLI", "AuthRelayCollector", argumentParser]),
         // Starts the built programs (authrelayd, authrelay, legacy-*) over real sockets.
