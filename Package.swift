@@ -78,7 +78,7 @@ let package = Package(
 
         // MARK: Executables: flags, then one call into a library
 
-        .executableTarget(name: "authrelayd", dependencies: ["AuthRelayCollector", "AuthRelayCLI", argumentParser, logging]),
+        .executableTarget(name: "authrelayd", dependencies: ["AuthRelayCollector", "AuthRelayCLI", "SystemSupport", argumentParser, logging]),
         .executableTarget(
             name: "authrelay",
             dependencies: ["AuthRelay", "AuthRelayCLI", "AuthRelayCollector", "AuthRelayAgent", "AuthRelayLatency",
@@ -98,8 +98,8 @@ let package = Package(
         .testTarget(name: "AuthRelayProtocolTests", dependencies: ["AuthRelayProtocol", "CAuthRelayRPC", "TestSupport"]),
         .testTarget(name: "AuthRelayTests",
                     dependencies: ["AuthRelay", "AuthRelayHarness", "AuthRelayProtocol", "ONCRPC", "SystemSupport", "TestSupport"]),
-        // PENDING .testTarget(name: "AuthRelayCollectorTests",
-        // PENDING             dependencies: ["AuthRelayCollector", "AuthRelayProtocol", "SystemSupport", "TestSupport"]),
+        .testTarget(name: "AuthRelayCollectorTests",
+                    dependencies: ["AuthRelayCollector", "AuthRelayProtocol", "ONCRPC", "SystemSupport", logging]),
         .testTarget(name: "AuthRelaySpoolTests", dependencies: ["AuthRelaySpool", "AuthRelayHarness", "SystemSupport"],
                     exclude: ["Writer"]),
         // What the spool's kill -9 test starts, lets append, and kills.

@@ -1,13 +1,20 @@
-import AuthRelay
 import AuthRelayProtocol
 
 /// What a collector does with reports: where they go and who may send them.
 public struct CollectorConfiguration: Sendable {
-    public enum Sink: Sendable, Equatable {
+    public enum Sink: Sendable, Equatable, CustomStringConvertible {
         /// JSON Lines to a file, or to stdout when the path is "-".
         case jsonLines(path: String)
         /// Counted and acknowledged, stored nowhere: for benchmarks.
         case null
+
+        /// The --sink name: "jsonl" or "null".
+        public var description: String {
+            switch self {
+            case .jsonLines: "jsonl"
+            case .null: "null"
+            }
+        }
     }
 
     /// The program number served (a legacy deployment may use its own).

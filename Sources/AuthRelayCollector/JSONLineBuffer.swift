@@ -1,7 +1,5 @@
-import Glibc
-
-/// A reusable byte buffer that JSON lines are written into, straight from C
-/// strings: no Swift `String` per field, no allocation once it has grown to the
+/// A reusable byte buffer that JSON lines are written into, straight from the
+/// received bytes: no Swift `String` per field, no allocation once it has grown to the
 /// largest batch.
 ///
 /// Strings are escaped so every line is valid JSON whatever the bytes were:
@@ -48,6 +46,19 @@ final class JSONLineBuffer {
         count += length
     }
 
+    /// Appends a piece of a line's fixed text (a key, a key with its fixed
+    /// value): one copy of its whole slot, a size known when compiling, which
+    /// becomes a few moves as a literal's copy does. A copy of a size known
+    /// only at run time calls memcpy: that doubled the instructions spent on
+    /// an event's fields (callgrind). The bytes past the fragment are overwritten next.
+    @inline(__always)
+    func append(_ fragment: LineFragment) {
+        reserve(LineFragment.slotSize)
+        UnsafeMutableRawPointer(base + count).copyMemory(from: fragment.slot, byteCount: LineFragment.slotSize)
+        count += fragment.count
+    }
+
+    @inline(__always)
     func append(bytes: UnsafeRawBufferPointer) {
         guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
         reserve(bytes.count)
@@ -55,28 +66,50 @@ final class JSONLineBuffer {
         count += bytes.count
     }
 
-    /// Appends a decimal number.
+    /// Appends a decimal number: two digits per division, from a table, then
+    /// one copy of a fixed size. Numbers were the writer's largest cost (a
+    /// division per digit, then a memcpy call): 44 of 313 million instructions
+    /// for 51,200 events, 29 with this (callgrind).
     func append(_ value: UInt64) {
-        reserve(20)
+        reserve(24)
         if value < 10 {
             base[count] = 0x30 &+ UInt8(value)
             count += 1
             return
         }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch on the stack
-        let length = withUnsafeMutableBytes(of: &digits) { scratch -> Int in
+        // The digits end at byte 24 of 48 bytes of scratch on the stack, so
+        // the 24 bytes copied from the first digit stay inside it.
+        var scratch: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+        let length = withUnsafeMutableBytes(of: &scratch) { scratch -> Int in
+            let digits = scratch.baseAddress!
+            let pairs = Self.digitPairs
             var remaining = value
-            var position = scratch.count
-            while remaining > 0 {
-                position -= 1
-                scratch[position] = 0x30 &+ UInt8(remaining % 10)
-                remaining /= 10
+            var position = 24
+            while remaining >= 100 {
+                let (quotient, pair) = remaining.quotientAndRemainder(dividingBy: 100)
+                position -= 2
+                (digits + position).copyMemory(from: pairs + Int(pair) &* 2, byteCount: 2)
+                remaining = quotient
             }
-            let length = scratch.count - position
-            (base + count).update(from: scratch.baseAddress!.assumingMemoryBound(to: UInt8.self) + position, count: length)
-            return length
+            if remaining >= 10 {
+                position -= 2
+                (digits + position).copyMemory(from: pairs + Int(remaining) &* 2, byteCount: 2)
+            } else {
+                position -= 1
+                digits.storeBytes(of: 0x30 &+ UInt8(remaining), toByteOffset: position, as: UInt8.self)
+            }
+            UnsafeMutableRawPointer(base + count).copyMemory(from: digits + position, byteCount: 24)
+            return 24 - position
         }
         count += length
+    }
+
+    /// "00", "01", ... "99", in the program's constant data.
+    @inline(__always)
+    private static var digitPairs: UnsafeRawPointer {
+        UnsafeRawPointer((
+            "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+                as StaticString).utf8Start)
     }
 
     func append(_ value: Int64) {
@@ -88,14 +121,14 @@ final class JSONLineBuffer {
         }
     }
 
-    /// Appends a C string (NULL reads as "") as a quoted, escaped JSON string.
-    func appendQuoted(cString: UnsafePointer<CChar>?) {
-        guard let cString else {
+    /// Appends bytes (a path or an id as received) as a quoted, escaped JSON string.
+    @inline(__always)
+    func appendQuoted(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress, !bytes.isEmpty else {
             append("\"\"")
             return
         }
-        let length = strlen(cString)
-        cString.withMemoryRebound(to: UInt8.self, capacity: length) { appendQuoted($0, count: length) }
+        appendQuoted(start.assumingMemoryBound(to: UInt8.self), count: bytes.count)
     }
 
     /// Appends bytes as a quoted, escaped JSON string.
@@ -132,17 +165,15 @@ final class JSONLineBuffer {
     }
 
     /// Appends bytes as a quoted lowercase hex string.
-    func appendQuotedHex(_ source: UnsafeRawPointer?, count length: Int) {
-        reserve(length * 2 + 2)
+    func appendQuotedHex(_ bytes: UnsafeRawBufferPointer) {
+        reserve(bytes.count * 2 + 2)
         var out = base + count
         out.pointee = 0x22
         out += 1
-        if let bytes = source?.assumingMemoryBound(to: UInt8.self) {
-            for index in 0..<length {
-                out[0] = Self.hexDigits[Int(bytes[index] >> 4)]
-                out[1] = Self.hexDigits[Int(bytes[index] & 0x0F)]
-                out += 2
-            }
+        for byte in bytes {
+            out[0] = Self.hexDigits[Int(byte >> 4)]
+            out[1] = Self.hexDigits[Int(byte & 0x0F)]
+            out += 2
         }
         out.pointee = 0x22
         out += 1
@@ -205,5 +236,26 @@ final class JSONLineBuffer {
             index += 1
         }
         return length
+    }
+}
+
+/// A piece of fixed line text of at most `slotSize` bytes, laid out at the
+/// start of a slot of that size (see `JSONLineBuffer.append(_:)`). Made once,
+/// never freed: a table, like a literal.
+struct LineFragment: @unchecked Sendable {
+    // @unchecked: the slot is written once, in init, and only read after.
+    static var slotSize: Int { 32 }  // a constant, so the copy's size is known when compiling
+
+    let slot: UnsafeRawPointer
+    let count: Int
+
+    init(_ text: String) {
+        let bytes = Array(text.utf8)
+        precondition(bytes.count <= Self.slotSize, "a line fragment holds at most \(Self.slotSize) bytes: \(text)")
+        let slot = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.slotSize, alignment: 16)
+        slot.initializeMemory(as: UInt8.self, repeating: 0)
+        slot.copyBytes(from: bytes)
+        self.slot = UnsafeRawPointer(slot.baseAddress!)
+        count = bytes.count
     }
 }

@@ -1,12 +1,6 @@
-import CAuthRelayRPC
 import Glibc
 import Logging
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import SystemSupport
 
 /// When the JSON Lines sink calls fdatasync.
 public enum FsyncPolicy: String, Sendable, CaseIterable {
@@ -23,10 +17,11 @@ public enum FsyncPolicy: String, Sendable, CaseIterable {
 /// A batch is one write() of complete lines. If the write or its fdatasync
 /// fails, the file is truncated back to where it was, so the file only ever
 /// holds complete lines of stored batches and a retry cannot duplicate a half.
-final class JSONLinesSink: EventSink {
+package final class JSONLinesSink: EventSink {
     /// The output file; nil for stdout (no rotation, no fsync, no replay).
-    let path: String?
-    private var fd: Int32
+    package let path: String?
+    /// The output (a duplicate of stdout for "-"); nil once closed.
+    private var file: FileDescriptor?
     private var size: Int64 = 0
     private let policy: FsyncPolicy
     /// Rotate before a write that would take the file past this; 0 = never.
@@ -36,42 +31,45 @@ final class JSONLinesSink: EventSink {
     private var nextRotation = 1
     private var unsyncedLegacyEvents = false
     private let buffer = JSONLineBuffer()
-    /// The fields all lines of a report share, formatted once per report.
-    private let sharedFields = JSONLineBuffer(capacity: 512)
+    private let writer = OutputLineWriter()
     private let logger: Logger
     /// Runs after each rotation, when the new file is empty (the collector checkpoints there).
-    var onRotate: (() -> Void)?
+    package var onRotate: (() -> Void)?
 
-    init(path: String?, policy: FsyncPolicy, rotateBytes: Int64, keepFiles: Int, logger: Logger) throws(SinkError) {
+    package init(path: String?, policy: FsyncPolicy, rotateBytes: Int64, keepFiles: Int, logger: Logger) throws(SinkError) {
         self.path = path
         self.policy = policy
         self.rotateBytes = rotateBytes
         self.keepFiles = max(1, keepFiles)
         self.logger = logger
-        guard let path else {
-            fd = STDOUT_FILENO
-            return
+        do {
+            guard let path else {
+                file = try FileDescriptor.duplicate(STDOUT_FILENO)
+                return
+            }
+            let output = try Self.openOutput(path)
+            size = try Self.removeTornLine(output, path, logger)
+            file = consume output
+            nextRotation = (Self.rotatedFiles(of: path).last?.number ?? 0) + 1
+        } catch {
+            throw located(error)
         }
-        fd = try Self.openOutput(path)
-        try removeTornLine(path)
-        size = Int64(lseek(fd, 0, SEEK_END))
-        nextRotation = (Self.rotatedFiles(of: path).last?.number ?? 0) + 1
     }
 
     // MARK: Writing
 
-    func write(events: UnsafeBufferPointer<ar_event>, losses: [LossRecord], context: ReportContext) throws(SinkError) {
+    package func write(events: ArraySlice<ReceivedEvent>, losses: [LossRecord], context: ReportContext) throws(SinkError) {
         buffer.removeAll()
         for loss in losses {
-            EventLines.appendLoss(loss, context: context, to: buffer)
+            writer.appendLoss(loss, context: context, to: buffer)
         }
-        EventLines.appendEvents(events, context: context, to: buffer, shared: sharedFields)
+        writer.appendEvents(events, context: context, to: buffer)
         try commit(durable: policy != .never)
     }
 
-    func writeLegacy(_ event: UnsafePointer<ar_event>, context: ReportContext) throws(SinkError) {
+    package func writeLegacy(_ event: ReceivedEvent, context: ReportContext) throws(SinkError) {
         buffer.removeAll()
-        EventLines.appendEvents(UnsafeBufferPointer(start: event, count: 1), context: context, to: buffer, shared: sharedFields)
+        writer.appendEvents(CollectionOfOne(event), context: context, to: buffer)
         try commit(durable: policy == .always)
         if policy == .batch { unsyncedLegacyEvents = true }
     }
@@ -81,43 +79,60 @@ final class JSONLinesSink: EventSink {
             try rotate()
         }
         let start = size
-        var written = 0
-        while written < buffer.count {
-            let result = Glibc.write(fd, buffer.base + written, buffer.count - written)
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw undo(to: start, "write", errno)
+        do {
+            try withOutput { output throws(SystemError) in
+                try output.writeAll(buffer.bytes)
+                if durable, path != nil { try output.dataSync() }
             }
-            written += result
+        } catch {
+            throw undo(to: start, located(error))
         }
-        if durable, path != nil, fdatasync(fd) != 0 {
-            throw undo(to: start, "fdatasync", errno)
-        }
-        size += Int64(written)
+        size += Int64(buffer.count)
     }
 
     /// Cuts the file back to `start` so no part of a failed batch stays in it.
-    private func undo(to start: Int64, _ operation: String, _ code: Int32) -> SinkError {
-        if path != nil, ftruncate(fd, off_t(start)) != 0 {
-            logger.error("cannot cut \(path ?? "") back to \(start) bytes after a failed \(operation): \(String(cString: strerror(errno)))")
+    private func undo(to start: Int64, _ failure: SinkError) -> SinkError {
+        if let path {
+            do {
+                try withOutput { output throws(SystemError) in try output.truncate(to: start) }
+            } catch {
+                logger.error("cannot cut \(path) back to \(start) bytes after a failed \(failure.system.function): \(error.reason)")
+            }
         }
-        return SinkError(operation: operation, path: path ?? "stdout", errno: code)
+        return failure
     }
 
-    var position: SinkPosition? {
-        guard path != nil else { return nil }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { return nil }
-        return SinkPosition(device: UInt64(status.st_dev), inode: UInt64(status.st_ino), offset: size)
+    /// The error with the output's path, which a descriptor's calls do not know.
+    private func located(_ error: SystemError) -> SinkError {
+        var error = error
+        if error.path == nil { error.path = path ?? "stdout" }
+        return SinkError(error)
     }
 
-    func sync() throws(SinkError) {
+    /// Runs `body` with the output; EBADF once the sink is closed.
+    private func withOutput<T>(_ body: (borrowing FileDescriptor) throws(SystemError) -> T) throws(SystemError) -> T {
+        switch file {
+        case .some(let output): return try body(output)
+        case .none: throw SystemError(function: "write", errno: EBADF, path: path ?? "stdout", detail: "the output is closed")
+        }
+    }
+
+    package var position: SinkPosition? {
+        guard path != nil, let status = try? withOutput({ output throws(SystemError) in try output.status() }) else { return nil }
+        return SinkPosition(device: status.device, inode: status.inode, offset: size)
+    }
+
+    package func sync() throws(SinkError) {
         guard path != nil, policy != .never else { return }
-        guard fdatasync(fd) == 0 else { throw SinkError(operation: "fdatasync", path: path ?? "", errno: errno) }
+        do {
+            try withOutput { output throws(SystemError) in try output.dataSync() }
+        } catch {
+            throw located(error)
+        }
         unsyncedLegacyEvents = false
     }
 
-    func tick() {
+    package func tick() {
         guard unsyncedLegacyEvents else { return }
         do {
             try sync()
@@ -126,11 +141,9 @@ final class JSONLinesSink: EventSink {
         }
     }
 
-    func close() {
-        guard path != nil else { return }
-        if policy != .never { _ = fdatasync(fd) }
-        Glibc.close(fd)
-        fd = -1
+    package func close() {
+        if path != nil, policy != .never { _ = try? withOutput { output throws(SystemError) in try output.dataSync() } }
+        file = nil
     }
 
     // MARK: Rotation
@@ -138,62 +151,68 @@ final class JSONLinesSink: EventSink {
     private func rotate() throws(SinkError) {
         guard let path else { return }
         let rotated = "\(path).\(nextRotation)"
-        if policy != .never { _ = fdatasync(fd) }
-        guard rename(path, rotated) == 0 else { throw SinkError(operation: "rename to \(rotated)", path: path, errno: errno) }
-        let newFD: Int32
+        if policy != .never { _ = try? withOutput { output throws(SystemError) in try output.dataSync() } }
         do {
-            newFD = try Self.openOutput(path)
+            try FileSystem.rename(path, to: rotated)
         } catch {
-            rename(rotated, path)
-            throw error
+            throw SinkError(error)
         }
-        Glibc.close(fd)
-        fd = newFD
+        let newOutput: FileDescriptor
+        do {
+            newOutput = try Self.openOutput(path)
+        } catch {
+            try? FileSystem.rename(rotated, to: path)
+            throw SinkError(error)
+        }
+        file = consume newOutput  // closes the rotated file's descriptor
         size = 0
         nextRotation += 1
         for old in Self.rotatedFiles(of: path).dropLast(keepFiles) {
-            unlink(old.path)
+            try? FileSystem.removeFile(old.path)
         }
         logger.info("rotated output", metadata: ["to": "\(rotated)"])
         onRotate?()
     }
 
     /// The output's files oldest first: rotated `path.N` by N, then `path`.
-    static func files(of path: String) -> [String] {
+    package static func files(of path: String) -> [String] {
         rotatedFiles(of: path).map(\.path) + [path]
     }
 
     static func rotatedFiles(of path: String) -> [(number: Int, path: String)] {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
-        let prefix = url.lastPathComponent + "."
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let directory = FileSystem.directoryName(of: path)
+        let prefix = FileSystem.baseName(of: path) + "."
+        let names = (try? FileSystem.listDirectory(directory)) ?? []
         return names.compactMap { name -> (number: Int, path: String)? in
             guard name.hasPrefix(prefix), let number = Int(name.dropFirst(prefix.count)), number > 0 else { return nil }
-            return (number, url.deletingLastPathComponent().appendingPathComponent(name).path)
+            return (number, directory + "/" + name)
         }.sorted { $0.number < $1.number }
     }
 
     // MARK: Opening
 
-    private static func openOutput(_ path: String) throws(SinkError) -> Int32 {
-        let fd = Glibc.open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw SinkError(operation: "open", path: path, errno: errno) }
-        return fd
+    private static func openOutput(_ path: String) throws(SystemError) -> FileDescriptor {
+        try FileDescriptor.open(path, O_RDWR | O_APPEND | O_CREAT, mode: 0o640)
     }
 
     /// A crash in the middle of a write can leave a last line without its
-    /// newline; it is cut off so the next line does not run into it.
-    private func removeTornLine(_ path: String) throws(SinkError) {
-        let end = Int64(lseek(fd, 0, SEEK_END))
-        guard end > 0 else { return }
+    /// newline; it is cut off so the next line does not run into it. The size
+    /// of the file after.
+    private static func removeTornLine(_ output: borrowing FileDescriptor, _ path: String, _ logger: Logger) throws(SystemError) -> Int64 {
+        let end = try output.seekToEnd()
+        guard end > 0 else { return end }
         let window = min(end, 1 << 20)  // a line is at most a few tens of KiB
         var tail = [UInt8](repeating: 0, count: Int(window))
-        let read = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(end - window)) }
-        guard read == Int(window) else { throw SinkError(operation: "read", path: path, errno: errno) }
-        guard tail.last != 0x0A else { return }
+        let read = try tail.withUnsafeMutableBytes { raw in
+            Result { () throws(SystemError) in try output.read(into: raw, at: end - window) }
+        }.get()
+        guard read == Int(window) else {
+            throw SystemError(function: "pread", errno: EIO, path: path, detail: "read \(read) of the last \(window) bytes")
+        }
+        guard tail.last != 0x0A else { return end }
         let keep = tail.lastIndex(of: 0x0A).map { end - window + Int64($0) + 1 } ?? (end - window)
-        guard ftruncate(fd, off_t(keep)) == 0 else { throw SinkError(operation: "truncate", path: path, errno: errno) }
+        try output.truncate(to: keep)
         logger.warning("removed an incomplete last line from the output", metadata: ["path": "\(path)", "bytes": "\(end - keep)"])
+        return keep
     }
 }

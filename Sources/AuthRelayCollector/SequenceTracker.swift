@@ -1,7 +1,7 @@
 /// One reporting agent in one boot: sequences restart when either changes.
-struct AgentKey: Hashable, Sendable {
-    var agentID: String
-    var bootID: String
+package struct AgentKey: Hashable, Sendable {
+    package var agentID: String
+    package var bootID: String
 }
 
 /// The highest sequence written per (agent id, boot id): what de-duplication
@@ -10,7 +10,7 @@ struct AgentKey: Hashable, Sendable {
 /// Bounded: past `capacity` pairs, the least recently reported tenth is
 /// forgotten (a pair that reports again starts over, so a very late retry of
 /// a forgotten pair could be written twice; a pair is new after each boot).
-struct SequenceTracker {
+package struct SequenceTracker {
     private struct Entry {
         var highest: UInt64
         var lastUsed: UInt64
@@ -20,33 +20,33 @@ struct SequenceTracker {
     /// The last header drop count recorded for a pair and the first_seq of its
     /// batch. A batch with no events (sent only to report drops) has no sequence
     /// of its own to de-duplicate by: a retry of it is recognised by this.
-    struct DropReport: Equatable, Sendable {
-        var beforeSequence: UInt64
-        var count: UInt64
+    package struct DropReport: Equatable, Sendable {
+        package var beforeSequence: UInt64
+        package var count: UInt64
     }
 
-    let capacity: Int
+    package let capacity: Int
     private var entries: [AgentKey: Entry] = [:]
     private var clock: UInt64 = 0
 
-    init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = max(16, capacity)
     }
 
-    var count: Int { entries.count }
+    package var count: Int { entries.count }
 
     /// 0 when nothing was written for this pair yet.
-    func highest(_ key: AgentKey) -> UInt64 {
+    package func highest(_ key: AgentKey) -> UInt64 {
         entries[key]?.highest ?? 0
     }
 
-    func lastDropReport(_ key: AgentKey) -> DropReport? {
+    package func lastDropReport(_ key: AgentKey) -> DropReport? {
         entries[key]?.dropReport
     }
 
     /// Raises the pair's highest sequence to `sequence` (never lowers it) and
     /// remembers `dropReport` when one was recorded.
-    mutating func record(_ key: AgentKey, highest sequence: UInt64, dropReport: DropReport? = nil) {
+    package mutating func record(_ key: AgentKey, highest sequence: UInt64, dropReport: DropReport? = nil) {
         clock &+= 1
         if var entry = entries[key] {
             entry.highest = max(entry.highest, sequence)
@@ -66,7 +66,7 @@ struct SequenceTracker {
     }
 
     /// Every pair, least recently used first (for checkpoints).
-    var snapshot: [(key: AgentKey, highest: UInt64, dropReport: DropReport?)] {
+    package var snapshot: [(key: AgentKey, highest: UInt64, dropReport: DropReport?)] {
         entries.sorted { $0.value.lastUsed < $1.value.lastUsed }.map { ($0.key, $0.value.highest, $0.value.dropReport) }
     }
 }

@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import SystemSupport
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -7,47 +8,39 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The fields of an output line that de-duplication needs back after a restart.
-struct ReplayedLine: Decodable {
-    var type: String
-    var reason: String?
-    var agent_id: String?
-    var boot_id: String?
-    var seq: UInt64?
-    var last_seq: UInt64?
-    var before_seq: UInt64?
-    var count: UInt64?
-
-    /// The highest sequence this line proves was handled for its (agent, boot):
-    /// an event's seq, a gap's last missing seq, or the seq before a reported drop.
-    var handledKey: (AgentKey, UInt64)? {
-        guard let agent = agent_id, let boot = boot_id else { return nil }  // legacy events have none
-        let key = AgentKey(agentID: agent, bootID: boot)
-        switch (type, reason) {
-        case ("event", _): return seq.map { (key, $0) }
-        case ("loss", "sequence_gap"): return last_seq.map { (key, $0) }
-        case ("loss", "agent_dropped"): return before_seq.map { (key, $0 &- 1) }
-        default: return nil
+extension OutputLine {
+    /// What a line proves was handled for its (agent, boot), for de-duplication
+    /// after a restart: an event's seq, a gap's last missing seq, or the seq
+    /// before a reported drop; with an agent_dropped line's report, to
+    /// recognise a retried drop-only batch. Nil for legacy events (no ids).
+    var handled: (key: AgentKey, highest: UInt64, dropReport: SequenceTracker.DropReport?)? {
+        switch self {
+        case .event(let event):
+            guard let agent = event.agentID, let boot = event.bootID else { return nil }
+            return (AgentKey(agentID: agent, bootID: boot), event.sequence, nil)
+        case .loss(let line):
+            let key = AgentKey(agentID: line.agentID, bootID: line.bootID)
+            switch line.loss {
+            case .sequenceGap(_, let last):
+                return (key, last, nil)
+            case .agentDropped(let count, let before):
+                return (key, before &- 1, SequenceTracker.DropReport(beforeSequence: before, count: count))
+            }
         }
-    }
-
-    /// An agent_dropped line's report, to recognise a retried drop-only batch.
-    var dropReport: SequenceTracker.DropReport? {
-        guard type == "loss", reason == "agent_dropped", let before = before_seq, let count else { return nil }
-        return SequenceTracker.DropReport(beforeSequence: before, count: count)
     }
 }
 
 /// Reads the JSON Lines output back from a checkpoint's position to its end.
-enum SinkReplay {
+package enum SinkReplay {
     /// Calls `visit` for every line written after `position` in `files` (oldest
     /// first). Without a usable position every file is read. Returns the bytes read.
     @discardableResult
-    static func replay(files: [String], from position: SinkPosition?, logger: Logger, _ visit: (ReplayedLine) -> Void) throws(SinkError) -> Int64 {
+    package static func replay(files: [String], from position: SinkPosition?, logger: Logger,
+                               _ visit: (OutputLine) -> Void) throws(SinkError) -> Int64 {
         var start = (file: 0, offset: Int64(0))
         if let position {
-            if let index = files.firstIndex(where: { identity(of: $0).map { $0 == (position.device, position.inode) } ?? false }),
-               position.offset <= size(of: files[index]) {
+            if let index = files.firstIndex(where: { status(of: $0).map { ($0.device, $0.inode) == (position.device, position.inode) } ?? false }),
+               position.offset <= status(of: files[index])?.size ?? -1 {
                 start = (index, position.offset)
             } else {
                 // The checkpoint names a file that is gone or shorter than it says
@@ -61,12 +54,18 @@ enum SinkReplay {
         var undecodable = 0
         for index in start.file..<files.count {
             let offset = index == start.file ? start.offset : 0
-            total += try readLines(files[index], from: offset) { line in
-                if let decoded = try? decoder.decode(ReplayedLine.self, from: Data(line)) {
-                    visit(decoded)
-                } else {
-                    undecodable += 1
+            do {
+                total += try readLines(files[index], from: offset) { line in
+                    if let decoded = try? decoder.decode(OutputLine.self, from: Data(line)) {
+                        visit(decoded)
+                    } else {
+                        undecodable += 1
+                    }
                 }
+            } catch {
+                var error = error
+                if error.path == nil { error.path = files[index] }
+                throw SinkError(error)
             }
         }
         if undecodable > 0 {
@@ -75,35 +74,30 @@ enum SinkReplay {
         return total
     }
 
-    private static func identity(of path: String) -> (UInt64, UInt64)? {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
-        return (UInt64(status.st_dev), UInt64(status.st_ino))
+    private static func status(of path: String) -> FileStatus? {
+        (try? FileSystem.status(path)) ?? nil
     }
 
-    private static func size(of path: String) -> Int64 {
-        var status = stat()
-        return stat(path, &status) == 0 ? Int64(status.st_size) : -1
+    /// A file of the output that rotation may have removed meanwhile: nil when it is gone.
+    private static func openIfPresent(_ path: String) throws(SystemError) -> FileDescriptor? {
+        do {
+            return try FileDescriptor.open(path, O_RDONLY)
+        } catch where error.errno == ENOENT {
+            return nil
+        }
     }
 
     /// Calls `body` with every complete line (without its newline) from `offset`.
-    private static func readLines(_ path: String, from offset: Int64, _ body: (UnsafeRawBufferPointer) -> Void) throws(SinkError) -> Int64 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return 0 }
-            throw SinkError(operation: "open", path: path, errno: errno)
-        }
-        defer { close(fd) }
+    private static func readLines(_ path: String, from offset: Int64, _ body: (UnsafeRawBufferPointer) -> Void) throws(SystemError) -> Int64 {
+        guard let file = try openIfPresent(path) else { return 0 }
         let chunk = 1 << 20
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: chunk)
         var position = offset
         while true {
-            let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, chunk, off_t(position)) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw SinkError(operation: "read", path: path, errno: errno)
-            }
+            let count = try buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemError) in try file.read(into: raw, at: position) }
+            }.get()
             if count == 0 { break }
             position += Int64(count)
             buffer.withUnsafeBytes { raw in

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -33,46 +34,45 @@ final class StateStore {
     }
 
     let directory: String
-    private let lockFD: Int32
+    /// Held open, and locked, while this collector uses the directory.
+    private let lock: FileDescriptor
     private var statePath: String { directory + "/state.json" }
 
     /// Creates the directory if needed and takes its lock.
     init(directory: String) throws(CollectorStartError) {
         self.directory = directory
-        try Self.makeDirectories(directory)
-        let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .dataDirectory(path: directory, operation: "open lock", errno: errno) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let code = errno
-            close(fd)
-            throw code == EWOULDBLOCK ? .dataDirectoryInUse(path: directory) : .dataDirectory(path: directory, operation: "flock", errno: code)
+        let lock = try Self.openLock(directory)
+        let locked: Bool
+        do {
+            locked = try lock.lockExclusively()
+        } catch {
+            throw .dataDirectory(path: directory, error)
         }
-        lockFD = fd
+        guard locked else { throw .dataDirectoryInUse(path: directory) }
+        self.lock = lock  // closing it releases the lock
     }
 
-    deinit { close(lockFD) }  // releases the lock
-
-    /// mkdir -p, owner and group only.
-    private static func makeDirectories(_ path: String) throws(CollectorStartError) {
-        var partial = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            partial += "/" + component
-            if mkdir(partial, 0o750) != 0 && errno != EEXIST {
-                throw .dataDirectory(path: path, operation: "mkdir \(partial)", errno: errno)
-            }
+    /// mkdir -p (owner and group only), then the lock file.
+    private static func openLock(_ directory: String) throws(CollectorStartError) -> FileDescriptor {
+        do {
+            try FileSystem.makeDirectories(directory, mode: 0o750)
+            return try FileDescriptor.open(directory + "/lock", O_RDWR | O_CREAT, mode: 0o600)
+        } catch {
+            throw .dataDirectory(path: directory, error)
         }
     }
 
     func load() throws(CollectorStartError) -> Checkpoint? {
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: statePath))
+            bytes = try FileSystem.readFile(statePath)
+        } catch where error.errno == ENOENT {
+            return nil
         } catch {
-            if access(statePath, F_OK) != 0 { return nil }
-            throw .state(path: statePath, reason: "\(error)")
+            throw .dataDirectory(path: directory, error)
         }
         do {
-            return try JSONDecoder().decode(Checkpoint.self, from: data)
+            return try JSONDecoder().decode(Checkpoint.self, from: Data(bytes))
         } catch {
             throw .state(path: statePath, reason: "not a checkpoint (\(error)); move it away to start from the output alone")
         }
@@ -81,55 +81,16 @@ final class StateStore {
     /// Writes the checkpoint atomically: a temporary file, then rename(2) over
     /// the old one. `durable`: fsync the file and the directory too.
     func save(_ checkpoint: Checkpoint, durable: Bool) throws(SinkError) {
-        let temporary = statePath + ".tmp"
         let data: Data
         do {
             data = try JSONEncoder().encode(checkpoint)
         } catch {
-            throw SinkError(operation: "encode", path: statePath, errno: EINVAL)
+            throw SinkError(SystemError(function: "JSONEncoder", errno: EINVAL, path: statePath, detail: "\(error)"))
         }
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SinkError(operation: "open", path: temporary, errno: errno) }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let code = errno
-        guard written == data.count else {
-            close(fd)
-            throw SinkError(operation: "write", path: temporary, errno: written < 0 ? code : EIO)
-        }
-        if durable && fsync(fd) != 0 {
-            let code = errno
-            close(fd)
-            throw SinkError(operation: "fsync", path: temporary, errno: code)
-        }
-        close(fd)
-        guard rename(temporary, statePath) == 0 else { throw SinkError(operation: "rename", path: statePath, errno: errno) }
-        if durable {
-            let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if directoryFD >= 0 {
-                _ = fsync(directoryFD)
-                close(directoryFD)
-            }
-        }
-    }
-}
-
-/// Why the collector could not start: one line an operator can act on.
-public enum CollectorStartError: Error, Sendable, CustomStringConvertible {
-    case dataDirectory(path: String, operation: String, errno: Int32)
-    case dataDirectoryInUse(path: String)
-    case state(path: String, reason: String)
-    case output(SinkError)
-
-    public var description: String {
-        switch self {
-        case .dataDirectory(let path, let operation, let code):
-            "data directory \(path): \(operation) failed: \(String(cString: strerror(code)))"
-        case .dataDirectoryInUse(let path):
-            "data directory \(path) is in use by another collector"
-        case .state(let path, let reason):
-            "state file \(path): \(reason)"
-        case .output(let error):
-            "cannot write the output: \(error)"
+        do {
+            try FileSystem.replaceFile(statePath, with: Array(data), mode: 0o600, durable: durable)
+        } catch {
+            throw SinkError(error)
         }
     }
 }

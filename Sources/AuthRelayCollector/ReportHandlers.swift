@@ -1,0 +1,103 @@
+import AuthRelayProtocol
+import CAuthRelayRPC
+import Glibc
+import ONCRPC
+import SystemSupport
+
+/// The handler edge: the RPCProcedure closures, the one place the collector
+/// sees rpcgen's C structs (BatchDecoder aside, which fills them). Each call's
+/// decoded argument becomes Swift values laid into storage reused from call to
+/// call, goes through the `CollectorCore`, and its answer is written back as
+/// the C result.
+///
+/// Runs on the RPC server's thread; not thread-safe.
+final class ReportHandlers {
+    private let core: CollectorCore
+    private let injectedDelay: Duration?
+    /// Runs after each batch: the collector checkpoints when enough was written.
+    private let afterBatch: () -> Void
+    /// Every batch is laid into this one: its events keep their capacity.
+    private var received = ReceivedBatch()
+
+    init(core: CollectorCore, injectedDelay: Duration?, afterBatch: @escaping () -> Void) {
+        self.core = core
+        self.injectedDelay = injectedDelay
+        self.afterBatch = afterBatch
+    }
+
+    /// Version 1 and version 2 of `program`.
+    func programs(_ program: UInt32, statistics: @escaping () -> CollectorStats) -> [RPCProgram] {
+        [
+            RPCProgram(program: program, version: 1, procedures: [
+                .null(),
+                RPCProcedure(AuthRelayProgram.reportEventV1, argument: AuthRelayProgram.event, ar_event.self,
+                             result: AuthRelayProgram.ack, ar_ack.self) { [unowned self] request, event, ack in
+                    injectDelay()
+                    ack.pointee = core.reportEvent(ReceivedEvent(event.pointee), from: request.peer).wire
+                    return .result
+                },
+            ]),
+            RPCProgram(program: program, version: 2, procedures: [
+                .null(),
+                RPCProcedure(AuthRelayProgram.reportBatchV2, argument: AuthRelayProgram.eventBatch, ar_event_batch.self,
+                             result: AuthRelayProgram.batchAck, ar_batch_ack.self,
+                             incremental: { BatchDecoder() }) { [unowned self] request, batch, ack in
+                    injectDelay()
+                    received.load(batch.pointee)
+                    defer { received.removeAll() }  // its views end with the call
+                    ack.pointee = core.reportBatch(received, from: request.peer).wire
+                    afterBatch()
+                    return .result
+                },
+                RPCProcedure(AuthRelayProgram.getStatsV2, result: AuthRelayProgram.stats, ar_stats.self) { _, stats in
+                    stats.pointee = statistics().wire
+                    return .result
+                },
+            ]),
+        ]
+    }
+
+    /// --inject-delay: a slow collector on purpose, before anything else.
+    private func injectDelay() {
+        guard let injectedDelay else { return }
+        SystemClock.sleep(injectedDelay)
+    }
+}
+
+extension ReceivedEvent {
+    /// Views of `event`'s strings and digest: valid while the decoded argument is.
+    init(_ event: ar_event) {
+        self.init(
+            sequence: UInt64(event.seq), timestampNanoseconds: UInt64(event.timestamp_ns),
+            kind: UInt32(event.kind.rawValue), verdict: UInt32(event.verdict.rawValue),
+            decisionNanoseconds: UInt64(event.decision_ns),
+            pid: event.pid, ppid: event.ppid, uid: event.uid, gid: event.gid, flags: event.flags,
+            executablePath: Self.bytes(of: event.exe_path), targetPath: Self.bytes(of: event.target_path),
+            digest: event.digest.digest_val.map { UnsafeRawBufferPointer(start: $0, count: Int(event.digest.digest_len)) }
+                ?? UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    /// A decoded XDR string's bytes without its NUL; NULL (never sent by a valid peer) reads as empty.
+    static func bytes(of string: UnsafeMutablePointer<CChar>?) -> UnsafeRawBufferPointer {
+        guard let string else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: string, count: strlen(string))
+    }
+}
+
+extension ReceivedBatch {
+    /// Lays `batch` into this value: its header, and its events into `events`, whose capacity is kept.
+    mutating func load(_ batch: ar_event_batch) {
+        agentID = ReceivedEvent.bytes(of: batch.header.agent_id)
+        bootID = ReceivedEvent.bytes(of: batch.header.boot_id)
+        firstSequence = UInt64(batch.header.first_seq)
+        dropped = UInt64(batch.header.dropped)
+        events.removeAll(keepingCapacity: true)
+        // xdr_array (and BatchDecoder) allocate the array whenever the count is not 0.
+        guard let wire = batch.events.events_val else { return }
+        let count = Int(batch.events.events_len)
+        events.reserveCapacity(count)
+        for index in 0..<count {
+            events.append(ReceivedEvent(wire[index]))
+        }
+    }
+}
