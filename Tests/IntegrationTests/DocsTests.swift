@@ -111,6 +111,10 @@ struct DocsTests {
 /// example cannot drift from the API (readmeExampleIsCompiled compares the text). Never called.
 private func readmeSendEventsExample() {
     // README: begin
+    // Once, at the start of the program: libtirpc writes with plain write(2), so a
+    // collector that goes away mid-call would otherwise kill the process with SIGPIPE.
+    signal(SIGPIPE, SIG_IGN)
+
     // Where the collector listens: .unix(path:), .tcp(host:port:) or .rpcbind(host:transport:).
     let configuration = EventSender.Configuration(
         endpoint: .unix(path: "/run/authrelayd/authrelayd.sock"), agentID: "my-agent")
