@@ -60,15 +60,8 @@ final class TestCollector {
 
     /// Whether the built authrelayd has the flags these tests use (it is being written alongside the agent).
     static let authrelaydIsUsable: Bool = {
-        let help = Process()
-        help.executableURL = URL(fileURLWithPath: Products.path("authrelayd"))
-        help.arguments = ["--help"]
-        let pipe = Pipe()
-        help.standardOutput = pipe
-        help.standardError = pipe
-        guard (try? help.run()) != nil else { return false }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        help.waitUntilExit()
+        // Bounded: a --help that hangs fails the tests that need it instead of hanging them.
+        guard let (_, output) = try? runCommand(Products.path("authrelayd"), ["--help"]) else { return false }
         return output.contains("--unix-socket") && output.contains("--sink")
     }()
 

@@ -128,7 +128,7 @@ func runCommand(_ path: String, _ arguments: [String], timeout: Duration = .seco
     let deadline = ContinuousClock.now + timeout
     while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
     if process.isRunning {
-        process.terminate()
+        kill(process.processIdentifier, SIGKILL)  // not SIGTERM: a command that ignores it would hang the test
         process.waitUntilExit()
     }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
