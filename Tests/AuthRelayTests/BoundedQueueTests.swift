@@ -1,3 +1,5 @@
+import Glibc
+import SystemSupport
 import Testing
 
 @testable import AuthRelay
@@ -18,35 +20,44 @@ struct BoundedQueueTests {
         }
     }
 
+    /// Real threads, as the auth threads are: producers and consumer run truly in
+    /// parallel, and the test holds no Swift concurrency pool thread in a
+    /// Task.yield spin (other tests share that pool). Every loop ends at one
+    /// deadline, so a lost element or a starved thread fails the test instead of
+    /// hanging it: before, the consumer gave up after 60 s (under ThreadSanitizer,
+    /// beside the whole suite, it had not seen the 200,000) and the producers then
+    /// retried forever against the full queue, so `waitForAll` never returned.
     @Test("four producers and a consumer lose and duplicate nothing")
-    func concurrentProducers() async {
+    func concurrentProducers() {
         let queue = BoundedQueue<Int>(capacity: 1024)
         let perProducer = 50_000
         let producers = 4
-        var seen = [Int](repeating: 0, count: producers * perProducer)
-        await withTaskGroup(of: Void.self) { group in
-            for producer in 0..<producers {
-                group.addTask {
-                    for index in 0..<perProducer {
-                        let value = producer * perProducer + index
-                        while !queue.enqueue(value) {
-                            await Task.yield()  // full: the consumer catches up
-                        }
+        let total = producers * perProducer
+        let deadline = ContinuousClock.now + .seconds(60)
+        let threads = ThreadGroup()
+        for producer in 0..<producers {
+            threads.start(name: "producer-\(producer)") {
+                for index in 0..<perProducer {
+                    let value = producer * perProducer + index
+                    while !queue.enqueue(value) {
+                        if ContinuousClock.now >= deadline { return }  // the consumer gave up
+                        sched_yield()  // full: the consumer catches up
                     }
                 }
             }
-            var received = 0
-            let deadline = ContinuousClock.now + .seconds(60)
-            while received < producers * perProducer && ContinuousClock.now < deadline {
-                if let value = queue.dequeue() {
-                    seen[value] += 1
-                    received += 1
-                } else {
-                    await Task.yield()
-                }
-            }
-            await group.waitForAll()
         }
+        var seen = [Int](repeating: 0, count: total)
+        var received = 0
+        while received < total && ContinuousClock.now < deadline {
+            if let value = queue.dequeue() {
+                seen[value] += 1
+                received += 1
+            } else {
+                sched_yield()
+            }
+        }
+        threads.joinAll()
+        #expect(received == total)
         #expect(seen.allSatisfy { $0 == 1 })
     }
 }
