@@ -14,7 +14,7 @@ struct LatencyCommand: ParsableCommand {
         commandName: "latency",
         abstract: "Measure what ONC RPC costs against other IPC, and whether it reaches the auth decision.",
         subcommands: [LatencyTransportsCommand.self, LatencyBatchingCommand.self, LatencyAuthPathCommand.self,
-                      LatencySenderCommand.self])
+                      LatencySenderCommand.self, LatencySharedMemoryPeerCommand.self])
 }
 
 /// Flags every latency subcommand takes.
@@ -39,6 +39,23 @@ struct LatencyCommonOptions: ParsableArguments {
 
     @Flag(help: "No progress lines on stderr.")
     var noProgress = false
+
+    @Option(help: ArgumentHelp("The folder holding grpc-collector and grpc-reporter (default: $\(GRPCPeers.environmentVariable), next to this program, or \(GRPCPeers.buildFolder)).", valueName: "dir"))
+    var grpcPeers: String?
+
+    @Flag(name: .customLong("no-grpc"), help: "No gRPC rows, even when grpc-collector and grpc-reporter are built.")
+    var noGRPC = false
+
+    /// Where the gRPC peers are; nil with --no-grpc. A --grpc-peers folder without them is an error;
+    /// not finding them elsewhere only skips the gRPC rows (with a note saying how to build them).
+    func grpcLookup(_ executables: Executables) throws -> GRPCPeers.Lookup? {
+        if noGRPC { return nil }
+        let lookup = GRPCPeers.find(explicit: grpcPeers, beside: executables)
+        if let grpcPeers, lookup.peers == nil {
+            throw ValidationError("--grpc-peers \(grpcPeers): no executable \(GRPCPeers.collectorName) and \(GRPCPeers.reporterName) there (\(GRPCPeers.buildCommand))")
+        }
+        return lookup
+    }
 
     func executables() throws -> Executables {
         do {
@@ -91,7 +108,10 @@ struct LatencyTransportsCommand: ParsableCommand {
     }
 
     func run() throws {
-        try common.emit(try TransportsBenchmark.run(options, executables: common.executables(), progress: common.progress("transports")))
+        let executables = try common.executables()
+        var options = self.options
+        options.grpc = try common.grpcLookup(executables)
+        try common.emit(try TransportsBenchmark.run(options, executables: executables, progress: common.progress("transports")))
     }
 }
 
@@ -134,7 +154,10 @@ struct LatencyBatchingCommand: ParsableCommand {
     }
 
     func run() throws {
-        try common.emit(try BatchingBenchmark.run(options, executables: common.executables(), progress: common.progress("batching")))
+        let executables = try common.executables()
+        var options = self.options
+        options.grpc = try common.grpcLookup(executables)
+        try common.emit(try BatchingBenchmark.run(options, executables: executables, progress: common.progress("batching")))
     }
 }
 
@@ -216,7 +239,10 @@ struct LatencyAuthPathCommand: ParsableCommand {
     }
 
     func run() throws {
-        try common.emit(try AuthPathBenchmark.run(options, executables: common.executables(), progress: common.progress("authpath")))
+        let executables = try common.executables()
+        var options = self.options
+        options.grpc = try common.grpcLookup(executables)
+        try common.emit(try AuthPathBenchmark.run(options, executables: executables, progress: common.progress("authpath")))
     }
 }
 
@@ -286,6 +312,24 @@ struct LatencySenderCommand: ParsableCommand {
 
     func run() throws {
         try common.emit(try SenderBenchmark.run(options, executables: common.executables(), progress: common.progress("sender")))
+    }
+}
+
+/// The consumer of the shared-memory rows, started by `transports` and `batching` themselves.
+struct LatencySharedMemoryPeerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shm-peer",
+        abstract: "The consumer side of the shared-memory rows (started by transports and batching).",
+        shouldDisplay: false)
+
+    @Option(help: "The ring file the benchmark created.")
+    var region: String
+
+    @Option(help: "The benchmark's pid: the peer ends when it is gone.")
+    var parent: Int32
+
+    func run() throws {
+        try SharedMemoryPeer.run(region: region, parent: parent)
     }
 }
 

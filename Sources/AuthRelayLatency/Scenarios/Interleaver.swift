@@ -13,6 +13,15 @@ struct RoundOutcome {
     var collectorEvents: UInt64?
 }
 
+extension InterleavedScenario {
+    /// A scenario whose percentiles come from a child's own summary line each round.
+    func percentiles(from source: String) -> InterleavedScenario {
+        var scenario = self
+        scenario.percentilesFrom = source
+        return scenario
+    }
+}
+
 /// A scenario that runs in slices: `round(units)` does `units` units of work (calls).
 struct InterleavedScenario {
     let name: String
@@ -22,6 +31,17 @@ struct InterleavedScenario {
     /// What the result's rate counts: "calls/s" or "events/s".
     let rateUnit: String
     let round: (_ units: Int) throws(LatencyError) -> RoundOutcome
+    /// Where the table's percentiles come from, when a child reports them (nil: this process's histograms).
+    var percentilesFrom: String?
+
+    init(name: String, transport: String, units: Int, rateUnit: String,
+         round: @escaping (_ units: Int) throws(LatencyError) -> RoundOutcome) {
+        self.name = name
+        self.transport = transport
+        self.units = units
+        self.rateUnit = rateUnit
+        self.round = round
+    }
 }
 
 /// Runs scenarios in interleaved rounds (A, B, C, A, B, C, ...), each round
@@ -57,6 +77,7 @@ enum Interleaver {
                                         rateUnit: scenarios[index].rateUnit, count: merged[index].calls,
                                         seconds: merged[index].seconds, summary: .medianOfRounds(summaries[index]))
             result.latency = merged[index].latency
+            result.percentilesFrom = scenarios[index].percentilesFrom
             result.rate = median(rates[index])
             result.events = merged[index].events
             result.collectorEvents = merged[index].collectorEvents
