@@ -80,7 +80,7 @@ struct LatencyCommonOptions: ParsableArguments {
 struct LatencyTransportsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transports",
-        abstract: "One-event calls over ONC RPC tcp, udp and unix beside a raw socket ping-pong and the plain C client, interleaved.")
+        abstract: "One-event calls over ONC RPC tcp, udp and unix beside the plain C client, unary gRPC, a raw socket ping-pong and a shared-memory ring, interleaved.")
 
     @OptionGroup var common: LatencyCommonOptions
 
@@ -118,7 +118,7 @@ struct LatencyTransportsCommand: ParsableCommand {
 struct LatencyBatchingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batching",
-        abstract: "Events/s and per-call latency against batch size, and classic one-way batched calls, checked against the collector's count.")
+        abstract: "Events/s and per-call latency against batch size (ONC RPC, gRPC streams, a shared-memory ring), and classic one-way batched calls, checked against the collector's count.")
 
     @OptionGroup var common: LatencyCommonOptions
 
@@ -164,7 +164,7 @@ struct LatencyBatchingCommand: ParsableCommand {
 struct LatencyAuthPathCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "authpath",
-        abstract: "Auth decision latency without telemetry, with AuthRelay's queued sender, and with a clnt_call inside the decision, under a healthy, slow, stopped and absent collector.")
+        abstract: "Auth decision latency without telemetry, with AuthRelay's queued sender, and with a clnt_call or a gRPC call inside the decision, under a healthy, slow, stopped and absent collector.")
 
     @OptionGroup var common: LatencyCommonOptions
 
