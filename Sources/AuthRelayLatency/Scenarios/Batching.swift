@@ -183,19 +183,13 @@ final class BatchCaller {
 
     func round(calls: Int) throws(LatencyError) -> RoundOutcome {
         let before = try counter.events()
-        var latency = LatencyDistribution()
-        var sentNow = 0
-        let start = Timestamps.monotonic()
-        for _ in 0..<calls {
-            let count = min(batchSize, totalEvents - sent)
-            guard count > 0 else { break }
-            latency.record(nanoseconds: try send(firstSequence: UInt64(sent + 1), count: count, bootID: bootID))
-            sent += count
-            sentNow += count
+        let timed = try TimedBatches.run(calls: calls, batch: batchSize, eventLimit: totalEvents - sent) { (count) throws(LatencyError) in
+            defer { sent += count }
+            return try send(firstSequence: UInt64(sent + 1), count: count, bootID: bootID)
         }
-        let seconds = Time.seconds(since: start)
         let counted = try counter.events() - before
-        return RoundOutcome(latency: latency, calls: latency.count, events: UInt64(sentNow), seconds: seconds, collectorEvents: counted)
+        return RoundOutcome(latency: timed.latency, calls: timed.latency.count, events: UInt64(timed.events), seconds: timed.seconds,
+                            collectorEvents: counted)
     }
 
     /// One call; returns its latency in ns.

@@ -1,4 +1,5 @@
 import AuthRelayHarness
+import AuthRelayProtocol
 
 /// What one scenario did in one round.
 struct RoundOutcome {
@@ -104,4 +105,23 @@ func median(_ values: [Double]) -> Double {
     guard !sorted.isEmpty else { return 0 }
     let middle = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/// A round's timed calls of `batch` events each, `eventLimit` events in all at
+/// most (the last call may be partial): `call(count)` makes one and returns its
+/// latency in ns.
+enum TimedBatches {
+    static func run(calls: Int, batch: Int, eventLimit: Int,
+                    _ call: (Int) throws(LatencyError) -> UInt64) throws(LatencyError) -> (latency: LatencyDistribution, events: Int, seconds: Double) {
+        var latency = LatencyDistribution()
+        var sent = 0
+        let start = Timestamps.monotonic()
+        for _ in 0..<calls {
+            let count = min(batch, eventLimit - sent)
+            guard count > 0 else { break }
+            latency.record(nanoseconds: try call(count))
+            sent += count
+        }
+        return (latency, sent, Time.seconds(since: start))
+    }
 }

@@ -111,17 +111,10 @@ final class SharedMemoryLink {
     func round(calls: Int, batch: Int, eventLimit: Int = .max) throws(LatencyError) -> RoundOutcome {
         for _ in 0..<100 { _ = try roundTrip(events: batch) }  // warm the path again after the other scenarios
         let before = consumed
-        var latency = LatencyDistribution()
-        var sent = 0
-        let start = Timestamps.monotonic()
-        for _ in 0..<calls {
-            let count = min(batch, eventLimit - sent)
-            guard count > 0 else { break }
-            latency.record(nanoseconds: try roundTrip(events: count))
-            sent += count
+        let timed = try TimedBatches.run(calls: calls, batch: batch, eventLimit: eventLimit) { (count) throws(LatencyError) in
+            try roundTrip(events: count)
         }
-        let seconds = Time.seconds(since: start)
-        return RoundOutcome(latency: latency, calls: latency.count, events: UInt64(sent), seconds: seconds,
+        return RoundOutcome(latency: timed.latency, calls: timed.latency.count, events: UInt64(timed.events), seconds: timed.seconds,
                             collectorEvents: consumed - before)
     }
 
