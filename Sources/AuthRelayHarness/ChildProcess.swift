@@ -64,9 +64,12 @@ package final class ChildProcess: Sendable {
     }
 
     /// Waits until stdout or stderr contains `text`; the output so far. Fails
-    /// with both outputs when the child exits first or `timeout` passes.
+    /// with both outputs when the child exits first or `timeout` passes. The
+    /// files are read `every` so often (a harness that must act within a
+    /// millisecond of a line, say a SIGSTOP, reads them more often).
     @discardableResult
-    package func waitFor(_ text: String, timeout: Duration = .seconds(10)) throws(HarnessError) -> String {
+    package func waitFor(_ text: String, timeout: Duration = .seconds(10),
+                         every interval: Duration = .milliseconds(10)) throws(HarnessError) -> String {
         let deadline = SystemClock.deadline(after: timeout)
         while true {
             let output = self.output
@@ -77,7 +80,7 @@ package final class ChildProcess: Sendable {
             if SystemClock.monotonicNanoseconds() >= deadline {
                 throw HarnessError("\(name): no \"\(text)\" within \(timeout)\n\(describeOutput())")
             }
-            SystemClock.sleep(.milliseconds(10))
+            SystemClock.sleep(interval)
         }
     }
 

@@ -78,3 +78,25 @@ struct PercentileSummary: Sendable, Equatable {
         return merged
     }
 }
+
+extension LatencyDistribution {
+    /// Rebuilds a distribution from the text of an .hgrm percentile file
+    /// (HdrHistogram's outputPercentileDistribution, values in µs): each
+    /// line's increase of the total count is recorded at that line's value.
+    /// Percentiles at the file's steps come out as in the original; between
+    /// steps a value moves up to the next step. nil when no line parses.
+    init?(hgrm text: String) {
+        self.init()
+        var total: UInt64 = 0
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            let words = line.split(separator: " ")
+            guard words.count >= 3, let microseconds = Double(words[0]), Double(words[1]) != nil,
+                  let cumulative = UInt64(words[2]), cumulative >= total else { continue }
+            if cumulative > total {
+                _ = histogram.record(min(UInt64((microseconds * 1000).rounded()), Self.highestNanoseconds), count: cumulative - total)
+                total = cumulative
+            }
+        }
+        if total == 0 { return nil }
+    }
+}

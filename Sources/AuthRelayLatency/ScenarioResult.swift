@@ -14,6 +14,8 @@ struct ScenarioResult: Sendable {
     var latency: LatencyDistribution?
     /// What the table and JSON show: the distribution's, or the median over interleaved rounds.
     var summary: PercentileSummary
+    /// Where `summary` comes from when not from `latency` per round (a child's own summaries).
+    var percentilesFrom: String?
     /// Batching: events sent, and the collector's own count of them.
     var events: UInt64?
     var collectorEvents: UInt64?

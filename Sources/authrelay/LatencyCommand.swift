@@ -14,7 +14,7 @@ struct LatencyCommand: ParsableCommand {
         commandName: "latency",
         abstract: "Measure what ONC RPC costs against other IPC, and whether it reaches the auth decision.",
         subcommands: [LatencyTransportsCommand.self, LatencyBatchingCommand.self, LatencyAuthPathCommand.self,
-                      LatencySenderCommand.self])
+                      LatencySenderCommand.self, LatencySharedMemoryPeerCommand.self])
 }
 
 /// Flags every latency subcommand takes.
@@ -40,6 +40,23 @@ struct LatencyCommonOptions: ParsableArguments {
     @Flag(help: "No progress lines on stderr.")
     var noProgress = false
 
+    @Option(help: ArgumentHelp("The folder holding grpc-collector and grpc-reporter (default: $\(GRPCPeers.environmentVariable), next to this program, or \(GRPCPeers.buildFolder)).", valueName: "dir"))
+    var grpcPeers: String?
+
+    @Flag(name: .customLong("no-grpc"), help: "No gRPC rows, even when grpc-collector and grpc-reporter are built.")
+    var noGRPC = false
+
+    /// Where the gRPC peers are; nil with --no-grpc. A --grpc-peers folder without them is an error;
+    /// not finding them elsewhere only skips the gRPC rows (with a note saying how to build them).
+    func grpcLookup(_ executables: Executables) throws -> GRPCPeers.Lookup? {
+        if noGRPC { return nil }
+        let lookup = GRPCPeers.find(explicit: grpcPeers, beside: executables)
+        if let grpcPeers, lookup.peers == nil {
+            throw ValidationError("--grpc-peers \(grpcPeers): no executable \(GRPCPeers.collectorName) and \(GRPCPeers.reporterName) there (\(GRPCPeers.buildCommand))")
+        }
+        return lookup
+    }
+
     func executables() throws -> Executables {
         do {
             return try Executables.besideRunningProgram()
@@ -63,7 +80,7 @@ struct LatencyCommonOptions: ParsableArguments {
 struct LatencyTransportsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transports",
-        abstract: "One-event calls over ONC RPC tcp, udp and unix beside a raw socket ping-pong and the plain C client, interleaved.")
+        abstract: "One-event calls over ONC RPC tcp, udp and unix beside the plain C client, unary gRPC, a raw socket ping-pong and a shared-memory ring, interleaved.")
 
     @OptionGroup var common: LatencyCommonOptions
 
@@ -91,14 +108,17 @@ struct LatencyTransportsCommand: ParsableCommand {
     }
 
     func run() throws {
-        try common.emit(try TransportsBenchmark.run(options, executables: common.executables(), progress: common.progress("transports")))
+        let executables = try common.executables()
+        var options = self.options
+        options.grpc = try common.grpcLookup(executables)
+        try common.emit(try TransportsBenchmark.run(options, executables: executables, progress: common.progress("transports")))
     }
 }
 
 struct LatencyBatchingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batching",
-        abstract: "Events/s and per-call latency against batch size, and classic one-way batched calls, checked against the collector's count.")
+        abstract: "Events/s and per-call latency against batch size (ONC RPC, gRPC streams, a shared-memory ring), and classic one-way batched calls, checked against the collector's count.")
 
     @OptionGroup var common: LatencyCommonOptions
 
@@ -134,14 +154,17 @@ struct LatencyBatchingCommand: ParsableCommand {
     }
 
     func run() throws {
-        try common.emit(try BatchingBenchmark.run(options, executables: common.executables(), progress: common.progress("batching")))
+        let executables = try common.executables()
+        var options = self.options
+        options.grpc = try common.grpcLookup(executables)
+        try common.emit(try BatchingBenchmark.run(options, executables: executables, progress: common.progress("batching")))
     }
 }
 
 struct LatencyAuthPathCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "authpath",
-        abstract: "Auth decision latency without telemetry, with AuthRelay's queued sender, and with a clnt_call inside the decision, under a healthy, slow, stopped and absent collector.")
+        abstract: "Auth decision latency without telemetry, with AuthRelay's queued sender, and with a clnt_call or a gRPC call inside the decision, under a healthy, slow, stopped and absent collector.")
 
     @OptionGroup var common: LatencyCommonOptions
 
@@ -216,7 +239,10 @@ struct LatencyAuthPathCommand: ParsableCommand {
     }
 
     func run() throws {
-        try common.emit(try AuthPathBenchmark.run(options, executables: common.executables(), progress: common.progress("authpath")))
+        let executables = try common.executables()
+        var options = self.options
+        options.grpc = try common.grpcLookup(executables)
+        try common.emit(try AuthPathBenchmark.run(options, executables: executables, progress: common.progress("authpath")))
     }
 }
 
@@ -286,6 +312,24 @@ struct LatencySenderCommand: ParsableCommand {
 
     func run() throws {
         try common.emit(try SenderBenchmark.run(options, executables: common.executables(), progress: common.progress("sender")))
+    }
+}
+
+/// The consumer of the shared-memory rows, started by `transports` and `batching` themselves.
+struct LatencySharedMemoryPeerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shm-peer",
+        abstract: "The consumer side of the shared-memory rows (started by transports and batching).",
+        shouldDisplay: false)
+
+    @Option(help: "The ring file the benchmark created.")
+    var region: String
+
+    @Option(help: "The benchmark's pid: the peer ends when it is gone.")
+    var parent: Int32
+
+    func run() throws {
+        try SharedMemoryPeer.run(region: region, parent: parent)
     }
 }
 

@@ -12,16 +12,18 @@ struct LatencyScenario {
     func number(_ key: String) -> Double? { (fields[key] as? NSNumber)?.doubleValue }
     func integer(_ key: String) -> Int? { (fields[key] as? NSNumber)?.intValue }
     var percentiles: [Double] { ["p50_us", "p90_us", "p99_us", "p999_us", "max_us"].compactMap { number($0) } }
+    func string(_ key: String) -> String? { fields[key] as? String }
 }
 
 /// Runs `authrelay latency <arguments> --json FILE` and reads the file.
 /// The run is bounded in time; a failed run fails the test with its output.
-func runLatency(_ arguments: [String], timeout: Duration = .seconds(120)) throws -> (scenarios: [LatencyScenario], errors: [String], output: String) {
+func runLatency(_ arguments: [String], timeout: Duration = .seconds(120), environment: [String: String]? = nil)
+    throws -> (scenarios: [LatencyScenario], errors: [String], output: String) {
     let directory = try TemporaryDirectory(prefix: "authrelay-latency-test")
     defer { directory.remove() }
     let json = directory.file("latency.json")
     let child = try ChildProcess(BuiltPrograms.path("authrelay"), ["latency"] + arguments + ["--json", json, "--no-progress"],
-                                 outputIn: directory)
+                                 outputIn: directory, environment: environment)
     let status = try child.waitForExit(timeout: timeout)
     let output = child.output
     try #require(status == .exited(0), "authrelay latency \(arguments.joined(separator: " ")) exited with \(status):\n\(output)")

@@ -25,7 +25,7 @@ enum JSONWriter {
             ("p50_us", fixed(result.summary.p50, 3)), ("p90_us", fixed(result.summary.p90, 3)),
             ("p99_us", fixed(result.summary.p99, 3)), ("p999_us", fixed(result.summary.p999, 3)),
             ("max_us", fixed(result.summary.max, 3)),
-            ("percentiles_from", quoted(result.latency == nil ? "legacy-reporter summaries" : "hdrhistogram")),
+            ("percentiles_from", quoted(result.percentilesFrom ?? (result.latency == nil ? "legacy-reporter summaries" : "hdrhistogram"))),
         ]
         if let events = result.events, result.rateUnit == "events/s" { fields.append(("events", "\(events)")) }
         if let counted = result.collectorEvents { fields.append(("collector_events", "\(counted)")) }

@@ -47,6 +47,8 @@ package enum AuthPathBenchmark {
         package var opens = 200
         /// With `watch`: naive opens in the stopped condition, each waiting out its timeout.
         package var naiveStoppedOpens = 5
+        /// Where grpc-collector and grpc-reporter are; nil: no gRPC rows (--no-grpc).
+        package var grpc: GRPCPeers.Lookup?
         package var quick = false
 
         package init() {}
@@ -73,22 +75,29 @@ package enum AuthPathBenchmark {
         defer { setup.stop() }
         let label = TransportsBenchmark.label(options.transport)
 
+        let grpc = try grpcNaive(options, &report)
+        defer { grpc?.stop() }
+
         for condition in options.conditions {
-            guard let endpoint = try setup.prepare(condition) else {
-                report.notes.append("\(condition.rawValue): skipped, \(setup.skipReason(condition))")
-                continue
-            }
-            for design in options.designs {
-                progress.update("\(design.rawValue) / \(condition.rawValue)")
-                var result = if let opens {
-                    try runFanotify(design, condition, endpoint, options, setup, opens, progress)
-                } else {
-                    try runOne(design, condition, endpoint, options, setup, progress)
+            if let endpoint = try setup.prepare(condition) {
+                for design in options.designs {
+                    progress.update("\(design.rawValue) / \(condition.rawValue)")
+                    var result = if let opens {
+                        try runFanotify(design, condition, endpoint, options, setup, opens, progress)
+                    } else {
+                        try runOne(design, condition, endpoint, options, setup, progress)
+                    }
+                    result.transport = design == .noTelemetry ? "none" : label
+                    report.results.append(result)
                 }
-                result.transport = design == .noTelemetry ? "none" : label
-                report.results.append(result)
+                setup.finish(condition)
+            } else {
+                report.notes.append("\(condition.rawValue): skipped, \(setup.skipReason(condition))")
             }
-            setup.finish(condition)
+            if let grpc {
+                progress.update("\(GRPCNaiveAuthPath.design) / \(condition.rawValue)")
+                report.results.append(try grpc.run(condition))
+            }
         }
         report.notes = setup.notes + report.notes
         if let opens {
@@ -99,6 +108,26 @@ package enum AuthPathBenchmark {
         report.notes.append("naive: one version 1 REPORT_EVENT per decision with a \(options.naiveTimeout.shortDescription) timeout; in slow and stopped at most \(options.naiveLimit) requests, and no scenario starts requests after \(fixed(Time.seconds(options.maxDuration), 1)) s")
         report.notes.append("stopped: the collector is SIGSTOPped while the requests arrive, then resumed before the queued sender's \(options.drainTimeout.shortDescription) drain; delivered = acknowledged by the collector, dropped = never acknowledged")
         return report
+    }
+
+    /// The naive gRPC design, when the peers are built and the run can use it
+    /// (synthetic requests over tcp or unix); otherwise a note says why not.
+    private static func grpcNaive(_ options: Options, _ report: inout LatencyReport) throws(LatencyError) -> GRPCNaiveAuthPath? {
+        guard let lookup = options.grpc else { return nil }
+        guard let peers = lookup.peers else {
+            report.notes.append(lookup.missingNote)
+            return nil
+        }
+        if options.watch != nil {
+            report.notes.append("grpc-naive: not run with --source fanotify (grpc-reporter makes its own synthetic requests)")
+            return nil
+        }
+        if options.transport == .udp {
+            report.notes.append("grpc-naive: not run over udp (gRPC runs over tcp or unix)")
+            return nil
+        }
+        report.notes.append(GRPCNaiveAuthPath.note)
+        return try GRPCNaiveAuthPath(peers, options: options)
     }
 
     private static func runOne(_ design: AuthDesign, _ condition: CollectorCondition, _ endpoint: RPCEndpoint,

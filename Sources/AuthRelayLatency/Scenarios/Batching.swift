@@ -21,6 +21,8 @@ package enum BatchingBenchmark {
         /// The collector to start; nil: `CollectorProgram.standard(in:)`.
         package var program: CollectorProgram?
         package var callTimeout: Duration = .seconds(5)
+        /// Where grpc-collector and grpc-reporter are; nil: no gRPC rows (--no-grpc).
+        package var grpc: GRPCPeers.Lookup?
         package var quick = false
 
         package init() {}
@@ -67,14 +69,70 @@ package enum BatchingBenchmark {
                 name: "oneway-\(transport)", transport: transport, units: options.events,
                 rateUnit: "events/s") { (calls) throws(LatencyError) in try oneWay.round(calls: calls) })
         }
+        let directory = try TemporaryDirectory(prefix: "authrelay-latency-batching")
+        let transports = [RPCTransport.tcp, .local].filter { transport in endpoints.contains { $0.transport == transport } }
+        var grpcCollectors: [String: GRPCCollector] = [:]
+        defer { grpcCollectors.values.forEach { $0.stop() } }
+        if let grpc = options.grpc {
+            if let peers = grpc.peers {
+                for transport in transports {
+                    for size in options.batchSizes {
+                        let name = "grpc-stream-\(size)-\(TransportsBenchmark.label(transport))"
+                        let collector = try GRPCCollector(peers, directory: directory, tag: name)
+                        grpcCollectors[name] = collector
+                        scenarios.append(grpcStreamScenario(name, peers, collector, transport, size, options, directory))
+                    }
+                }
+                report.notes.append("grpc-stream: grpc-reporter --mode stream (one ReportBatches stream, a BatchAck per batch) run per round, one grpc-collector per row (its own count, read at its exit, is the collector column), from \(peers.directory); \(GRPCReporter.percentileNote)")
+            } else {
+                report.notes.append(grpc.missingNote)
+            }
+        }
+        let link = try SharedMemoryLink(variant: "futex", spin: .zero, directory: directory)
+        defer { link.stop() }
+        for size in options.batchSizes {
+            scenarios.append(sharedMemoryScenario(link, size, options))
+        }
+        report.notes.append(SharedMemoryLink.note + "; batching runs the futex variant, the collector column is the consumer's own count")
+
         report.results = try Interleaver.run(scenarios, rounds: options.rounds, progress: progress)
         report.notes.append(Interleaver.summaryNote)
+        for index in report.results.indices {
+            guard let collector = grpcCollectors.removeValue(forKey: report.results[index].name) else { continue }
+            report.results[index].collectorEvents = collector.stop()
+        }
         for result in report.results where result.collectorEvents != result.events {
             report.errors.append("\(result.name): sent \(result.events ?? 0) events, the collector counted \(result.collectorEvents.map { String($0) } ?? "none")")
         }
         report.notes.append("\(options.events) events per scenario in \(options.rounds) interleaved rounds; count = calls, rate = events/s; each round checked against the collector's GET_STATS")
         report.notes.append("oneway: version 1 calls with no reply (NULL result routine, zero timeout), flushed by a NULL call every \(options.flushEvery) events; latency = the buffered call, flush time is in the rate")
         return report
+    }
+
+    /// `batch` events a hand-off through the shared-memory ring, the events shared out over the rounds.
+    private static func sharedMemoryScenario(_ link: SharedMemoryLink, _ size: Int, _ options: Options) -> InterleavedScenario {
+        var sent = 0
+        return InterleavedScenario(name: "shm-batch-\(size)", transport: "shm", units: (options.events + size - 1) / size,
+                                   rateUnit: "events/s") { (calls) throws(LatencyError) in
+            let outcome = try link.round(calls: calls, batch: size, eventLimit: options.events - sent)
+            sent += Int(outcome.events)
+            return outcome
+        }
+    }
+
+    /// grpc-reporter --mode stream --batch `size`, one run per round, the events shared out over the rounds.
+    private static func grpcStreamScenario(_ name: String, _ peers: GRPCPeers, _ collector: GRPCCollector, _ transport: RPCTransport,
+                                           _ size: Int, _ options: Options, _ directory: TemporaryDirectory) -> InterleavedScenario {
+        let reporter = GRPCReporter(peers, directory: directory, target: collector.target(transport))
+        var sent = 0
+        return InterleavedScenario(name: name, transport: TransportsBenchmark.label(transport), units: (options.events + size - 1) / size,
+                                   rateUnit: "events/s") { (calls) throws(LatencyError) in
+            let events = min(calls * size, options.events - sent)
+            guard events > 0 else { return RoundOutcome(latency: LatencyDistribution(), calls: 0, events: 0, seconds: 0) }
+            let outcome = try reporter.round(events: events, batch: size)
+            sent += events
+            return outcome
+        }.percentiles(from: GRPCReporter.percentileSource)
     }
 }
 
@@ -125,19 +183,13 @@ final class BatchCaller {
 
     func round(calls: Int) throws(LatencyError) -> RoundOutcome {
         let before = try counter.events()
-        var latency = LatencyDistribution()
-        var sentNow = 0
-        let start = Timestamps.monotonic()
-        for _ in 0..<calls {
-            let count = min(batchSize, totalEvents - sent)
-            guard count > 0 else { break }
-            latency.record(nanoseconds: try send(firstSequence: UInt64(sent + 1), count: count, bootID: bootID))
-            sent += count
-            sentNow += count
+        let timed = try TimedBatches.run(calls: calls, batch: batchSize, eventLimit: totalEvents - sent) { (count) throws(LatencyError) in
+            defer { sent += count }
+            return try send(firstSequence: UInt64(sent + 1), count: count, bootID: bootID)
         }
-        let seconds = Time.seconds(since: start)
         let counted = try counter.events() - before
-        return RoundOutcome(latency: latency, calls: latency.count, events: UInt64(sentNow), seconds: seconds, collectorEvents: counted)
+        return RoundOutcome(latency: timed.latency, calls: timed.latency.count, events: UInt64(timed.events), seconds: timed.seconds,
+                            collectorEvents: counted)
     }
 
     /// One call; returns its latency in ns.

@@ -1,5 +1,6 @@
 import AuthRelay
 import AuthRelayProtocol
+import ONCRPC
 import SystemSupport
 
 /// The event every scenario sends: the same fields legacy-reporter fills in
@@ -23,4 +24,16 @@ enum BenchmarkEvent {
 
     /// XDR bytes of a typical event (index 1000): the raw floor's payload size.
     static var encodedSize: Int { make(index: 1000, sequence: 1).encodedSize }
+}
+
+extension BenchmarkEvent {
+    /// The XDR bytes of events 0..<count (sequence index + 1), as ONC RPC puts
+    /// each on the wire: what the shared-memory ring carries, so every IPC moves
+    /// the same bytes. Encoded before any clock starts.
+    static func encoded(count: Int) -> [[UInt8]] {
+        let arena = WireArena(eventCapacity: 1)
+        return (0..<UInt64(count)).map { index in
+            arena.withWire(make(index: index, sequence: index + 1)) { AuthRelayProgram.event.encode(&$0.pointee) } ?? []
+        }
+    }
 }

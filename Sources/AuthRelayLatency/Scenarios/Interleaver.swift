@@ -1,4 +1,5 @@
 import AuthRelayHarness
+import AuthRelayProtocol
 
 /// What one scenario did in one round.
 struct RoundOutcome {
@@ -13,6 +14,15 @@ struct RoundOutcome {
     var collectorEvents: UInt64?
 }
 
+extension InterleavedScenario {
+    /// A scenario whose percentiles come from a child's own summary line each round.
+    func percentiles(from source: String) -> InterleavedScenario {
+        var scenario = self
+        scenario.percentilesFrom = source
+        return scenario
+    }
+}
+
 /// A scenario that runs in slices: `round(units)` does `units` units of work (calls).
 struct InterleavedScenario {
     let name: String
@@ -22,6 +32,17 @@ struct InterleavedScenario {
     /// What the result's rate counts: "calls/s" or "events/s".
     let rateUnit: String
     let round: (_ units: Int) throws(LatencyError) -> RoundOutcome
+    /// Where the table's percentiles come from, when a child reports them (nil: this process's histograms).
+    var percentilesFrom: String?
+
+    init(name: String, transport: String, units: Int, rateUnit: String,
+         round: @escaping (_ units: Int) throws(LatencyError) -> RoundOutcome) {
+        self.name = name
+        self.transport = transport
+        self.units = units
+        self.rateUnit = rateUnit
+        self.round = round
+    }
 }
 
 /// Runs scenarios in interleaved rounds (A, B, C, A, B, C, ...), each round
@@ -57,6 +78,7 @@ enum Interleaver {
                                         rateUnit: scenarios[index].rateUnit, count: merged[index].calls,
                                         seconds: merged[index].seconds, summary: .medianOfRounds(summaries[index]))
             result.latency = merged[index].latency
+            result.percentilesFrom = scenarios[index].percentilesFrom
             result.rate = median(rates[index])
             result.events = merged[index].events
             result.collectorEvents = merged[index].collectorEvents
@@ -83,4 +105,23 @@ func median(_ values: [Double]) -> Double {
     guard !sorted.isEmpty else { return 0 }
     let middle = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/// A round's timed calls of `batch` events each, `eventLimit` events in all at
+/// most (the last call may be partial): `call(count)` makes one and returns its
+/// latency in ns.
+enum TimedBatches {
+    static func run(calls: Int, batch: Int, eventLimit: Int,
+                    _ call: (Int) throws(LatencyError) -> UInt64) throws(LatencyError) -> (latency: LatencyDistribution, events: Int, seconds: Double) {
+        var latency = LatencyDistribution()
+        var sent = 0
+        let start = Timestamps.monotonic()
+        for _ in 0..<calls {
+            let count = min(batch, eventLimit - sent)
+            guard count > 0 else { break }
+            latency.record(nanoseconds: try call(count))
+            sent += count
+        }
+        return (latency, sent, Time.seconds(since: start))
+    }
 }

@@ -43,27 +43,14 @@ final class LegacyReporter {
             child.stop()
             throw LatencyError("\(Self.name) did not finish \(calls) calls within 120 s on \(endpoint)")
         }
-        let fields = Self.summaryFields(child.stdout)
-        guard ended == .exited(0), let count = fields["calls"].flatMap(UInt64.init), let events = fields["events"].flatMap(UInt64.init),
-              let seconds = fields["seconds"].flatMap(Double.init),
-              let p50 = fields["p50_us"].flatMap(Double.init), let p90 = fields["p90_us"].flatMap(Double.init),
-              let p99 = fields["p99_us"].flatMap(Double.init), let p999 = fields["p999_us"].flatMap(Double.init),
-              let max = fields["max_us"].flatMap(Double.init)
-        else {
+        guard ended == .exited(0), let summary = ReporterSummary(child.stdout, program: Self.name) else {
             throw LatencyError("\(Self.name) \(arguments.joined(separator: " ")) failed (\(ended)):\n\(child.stdout)\(child.stderr)")
         }
-        return RoundOutcome(latency: nil, summary: PercentileSummary(p50: p50, p90: p90, p99: p99, p999: p999, max: max),
-                            calls: count, events: events, seconds: seconds)
+        return summary.outcome
     }
 
     /// "legacy-reporter: calls=C events=E ..." as a dictionary.
     static func summaryFields(_ output: String) -> [String: String] {
-        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("\(name):") }) else { return [:] }
-        var fields: [String: String] = [:]
-        for word in line.split(separator: " ") {
-            let parts = word.split(separator: "=", maxSplits: 1)
-            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
-        }
-        return fields
+        ReporterSummary.fields(output, program: name)
     }
 }

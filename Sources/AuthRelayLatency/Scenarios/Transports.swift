@@ -20,6 +20,8 @@ package enum TransportsBenchmark {
         /// The collector to start; nil: `CollectorProgram.standard(in:)`.
         package var program: CollectorProgram?
         package var callTimeout: Duration = .seconds(5)
+        /// Where grpc-collector and grpc-reporter are; nil: no gRPC rows (--no-grpc).
+        package var grpc: GRPCPeers.Lookup?
         package var quick = false
 
         package init() {}
@@ -71,6 +73,31 @@ package enum TransportsBenchmark {
             scenarios.append(rawScenario(transport, client, count: options.count))
         }
         report.notes.append("raw floor: \(payload)-byte ping-pong (the size of the encoded event), echoed by a thread of this process")
+        if let grpc = options.grpc {
+            if let peers = grpc.peers {
+                let collector = try GRPCCollector(peers, directory: directory, tag: "grpc-collector")
+                cleanups.append { collector.stop() }
+                for transport in [RPCTransport.tcp, .local] where endpoints.contains(where: { $0.transport == transport }) {
+                    let reporter = GRPCReporter(peers, directory: directory, target: collector.target(transport))
+                    scenarios.append(InterleavedScenario(name: "grpc-unary-\(label(transport))", transport: label(transport),
+                                                         units: options.count, rateUnit: "calls/s") { (units) throws(LatencyError) in
+                        try reporter.round(events: units)
+                    }.percentiles(from: GRPCReporter.percentileSource))
+                }
+                report.notes.append("grpc-unary: grpc-reporter --mode unary (one ReportEvent per event: protobuf over HTTP/2) run per round against one grpc-collector, from \(peers.directory); \(GRPCReporter.percentileNote)")
+            } else {
+                report.notes.append(grpc.missingNote)
+            }
+        }
+        for (variant, spin) in SharedMemoryLink.variants {
+            let link = try SharedMemoryLink(variant: variant, spin: spin, directory: directory)
+            cleanups.append { link.stop() }
+            scenarios.append(InterleavedScenario(name: "shm-\(variant)", transport: "shm", units: options.count,
+                                                 rateUnit: "calls/s") { (units) throws(LatencyError) in
+                try link.round(calls: units, batch: 1)
+            })
+        }
+        report.notes.append(SharedMemoryLink.note)
 
         report.results = try Interleaver.run(scenarios, rounds: options.rounds, progress: progress)
         report.notes.append(Interleaver.summaryNote)
