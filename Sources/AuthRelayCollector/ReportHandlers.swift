@@ -18,6 +18,8 @@ final class ReportHandlers {
     private let afterBatch: () -> Void
     /// Every batch is laid into this one: its events keep their capacity.
     private var received = ReceivedBatch()
+    /// Version 3 GET_STATS answers are laid out here (they live until the next call).
+    private let statsWire = StatsWire()
 
     init(core: CollectorCore, injectedDelay: Duration?, afterBatch: @escaping () -> Void) {
         self.core = core
@@ -25,7 +27,7 @@ final class ReportHandlers {
         self.afterBatch = afterBatch
     }
 
-    /// Version 1 and version 2 of `program`.
+    /// Versions 1, 2 and 3 of `program`.
     func programs(_ program: UInt32, statistics: @escaping () -> CollectorStats) -> [RPCProgram] {
         [
             RPCProgram(program: program, version: 1, procedures: [
@@ -41,7 +43,7 @@ final class ReportHandlers {
                 .null(),
                 RPCProcedure(AuthRelayProgram.reportBatchV2, argument: AuthRelayProgram.eventBatch, ar_event_batch.self,
                              result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { BatchDecoder() }) { [unowned self] request, batch, ack in
+                             incremental: { BatchDecoder<ar_event_batch>() }) { [unowned self] request, batch, ack in
                     injectDelay()
                     received.load(batch.pointee)
                     defer { received.removeAll() }  // its views end with the call
@@ -51,6 +53,31 @@ final class ReportHandlers {
                 },
                 RPCProcedure(AuthRelayProgram.getStatsV2, result: AuthRelayProgram.stats, ar_stats.self) { _, stats in
                     stats.pointee = statistics().wire
+                    return .result
+                },
+            ]),
+            RPCProgram(program: program, version: 3, procedures: [
+                .null(),
+                RPCProcedure(AuthRelayProgram.reportBatchV3, argument: AuthRelayProgram.eventBatchV3, ar3_event_batch.self,
+                             result: AuthRelayProgram.batchAck, ar_batch_ack.self,
+                             incremental: { BatchDecoder<ar3_event_batch>() }) { [unowned self] request, batch, ack in
+                    injectDelay()
+                    received.load(batch.pointee)
+                    defer { received.removeAll() }
+                    ack.pointee = core.reportBatchV3(received, from: request.peer).wire
+                    afterBatch()
+                    return .result
+                },
+                RPCProcedure(AuthRelayProgram.getStatsV3, result: AuthRelayProgram.statsV3, ar3_stats.self) { [unowned self] _, stats in
+                    statsWire.lay(statistics(), into: stats)
+                    return .result
+                },
+                RPCProcedure(AuthRelayProgram.reportBootEndV3, argument: AuthRelayProgram.bootEnd, ar_boot_end.self,
+                             result: AuthRelayProgram.status, ar_status.self) { [unowned self] request, report, status in
+                    injectDelay()
+                    let received = ReceivedBootEnd(report.pointee)
+                    status.pointee = ar_status(rawValue: core.reportBootEnd(received, from: request.peer).rawValue)
+                    afterBatch()
                     return .result
                 },
             ]),
@@ -69,7 +96,8 @@ extension ReceivedEvent {
     init(_ event: ar_event) {
         self.init(
             sequence: UInt64(event.seq), timestampNanoseconds: UInt64(event.timestamp_ns),
-            kind: UInt32(event.kind.rawValue), verdict: UInt32(event.verdict.rawValue),
+            // The enums' bits as sent: -1 arrives as 0xFFFFFFFF, and the output names it signed ("kind--1").
+            kind: UInt32(truncatingIfNeeded: event.kind.rawValue), verdict: UInt32(truncatingIfNeeded: event.verdict.rawValue),
             decisionNanoseconds: UInt64(event.decision_ns),
             pid: event.pid, ppid: event.ppid, uid: event.uid, gid: event.gid, flags: event.flags,
             executablePath: Self.bytes(of: event.exe_path), targetPath: Self.bytes(of: event.target_path),
@@ -91,13 +119,42 @@ extension ReceivedBatch {
         bootID = ReceivedEvent.bytes(of: batch.header.boot_id)
         firstSequence = UInt64(batch.header.first_seq)
         dropped = UInt64(batch.header.dropped)
+        losses.removeAll(keepingCapacity: true)
+        status = nil
+        loadEvents(batch)
+    }
+
+    /// Lays a version 3 batch into this value: its header (losses and status), and its events.
+    mutating func load(_ batch: ar3_event_batch) {
+        agentID = ReceivedEvent.bytes(of: batch.header.agent_id)
+        bootID = ReceivedEvent.bytes(of: batch.header.boot_id)
+        firstSequence = UInt64(batch.header.first_seq)
+        dropped = 0
+        losses.removeAll(keepingCapacity: true)
+        if let wire = batch.header.losses.losses_val {
+            for index in 0..<Int(batch.header.losses.losses_len) { losses.append(LossRange(wire: wire[index])) }
+        }
+        status = AgentStatus(wire: batch.header.status)
+        loadEvents(batch)
+    }
+
+    private mutating func loadEvents(_ batch: some WireEventBatch) {
         events.removeAll(keepingCapacity: true)
         // xdr_array (and BatchDecoder) allocate the array whenever the count is not 0.
-        guard let wire = batch.events.events_val else { return }
-        let count = Int(batch.events.events_len)
+        guard let wire = batch.eventArray else { return }
+        let count = Int(batch.eventCount)
         events.reserveCapacity(count)
         for index in 0..<count {
             events.append(ReceivedEvent(wire[index]))
         }
+    }
+}
+
+extension ReceivedBootEnd {
+    /// Views of `report`'s strings: valid while the decoded argument is.
+    init(_ report: ar_boot_end) {
+        self.init(agentID: ReceivedEvent.bytes(of: report.agent_id), bootID: ReceivedEvent.bytes(of: report.boot_id),
+                  ending: UInt32(truncatingIfNeeded: report.ending.rawValue), lastSequence: UInt64(report.last_seq),
+                  endedNanoseconds: UInt64(report.ended_ns), reportedBy: ReceivedEvent.bytes(of: report.reported_by))
     }
 }
