@@ -205,7 +205,7 @@ public final class CollectorService {
         }
         if checkpoint == nil, read.lines == 0 {
             core.historyLost(at: core.statistics.startedNanoseconds, noted: false)
-            logger.info("no state checkpoint and no output: starting a new history (agent runs already under way are not reported as gaps)")
+            logger.info("no state checkpoint and no output: starting a new history (agent runs in progress before this start are not reported as gaps)")
         }
         for loss in missing {
             do {

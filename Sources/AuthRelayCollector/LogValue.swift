@@ -10,18 +10,24 @@ import Logging
 /// `\u{XXXX}` (or `\n`, `\r`, `\t`), and each byte of invalid UTF-8 as `\xHH`.
 /// So a newline in an agent id cannot start a line of its own, nor can a
 /// right-to-left override make one id read as another.
-enum LogValue {
-    static func escaped(_ bytes: UnsafeRawBufferPointer) -> Logger.MetadataValue {
+package enum LogValue {
+    package static func escaped(_ bytes: UnsafeRawBufferPointer) -> Logger.MetadataValue {
         .string(text(bytes))
     }
 
-    static func escaped(_ text: String) -> Logger.MetadataValue {
+    package static func escaped(_ text: String) -> Logger.MetadataValue {
         var text = text
         return .string(text.withUTF8 { Self.text(UnsafeRawBufferPointer($0)) })
     }
 
+    /// The escaped text of a String (already valid Unicode: its controls are what is escaped).
+    package static func text(_ string: String) -> String {
+        var string = string
+        return string.withUTF8 { text(UnsafeRawBufferPointer($0)) }
+    }
+
     /// The escaped text itself.
-    static func text(_ bytes: UnsafeRawBufferPointer) -> String {
+    package static func text(_ bytes: UnsafeRawBufferPointer) -> String {
         if !bytes.isEmpty, bytes.allSatisfy(isBare) { return String(decoding: bytes, as: UTF8.self) }
         var out = "\""
         var index = 0
