@@ -273,7 +273,7 @@ public final class RPCServer {
     /// idle flood cannot lock a new client out, and a client that keeps sending
     /// is never the one closed while an idle one is open.
     private func evictLeastRecentlyActive(for listener: ListeningSocket, now: UInt64) {
-        guard let victim = evictionOrder.leastRecentlyActive(in: connections) else { return }
+        guard let victim = evictionOrder.leastRecentlyActive(in: connections, now: now) else { return }
         let idle = now &- victim.lastActivity
         close(victim, reason: nil)
         connectionCounters.evictedConnections += 1
@@ -438,23 +438,25 @@ public final class RPCServer {
 /// hot path only updates `lastActivity` (a store per read, as before); the
 /// work is done at accept and, when the table is full, per eviction.
 ///
-/// - Connections that have sent nothing since accept go first, oldest accept
-///   first: they sit in a FIFO in accept order, and one that has sent a byte
-///   since (its `lastActivity` moved off its accept time) or was closed is
-///   skipped when reached. Amortized O(1).
-/// - When every open connection has sent something, the least recent
-///   `lastActivity`: one scan takes the least recent sixteenth, sorted; each
-///   eviction takes the first of them whose `lastActivity` has not moved since
-///   (one that moved is now among the most recent). A connection accepted
-///   after the scan is silent, so in the FIFO, which goes first. So each pick
-///   is exactly the least recently active, for a scan per 1/16 of the table.
+/// 1. Connections that have sent nothing since an earlier loop pass accepted
+///    them go first, oldest accept first: they sit in a FIFO in accept order,
+///    and one that has sent a byte since (its `lastActivity` moved off its
+///    accept time) or was closed is skipped when reached. Amortized O(1).
+///    Connections accepted in this pass are not taken here: they have not been
+///    read yet, so a new client is never closed for being new.
+/// 2. Then the least recent `lastActivity`: one scan takes the least recent
+///    sixteenth, sorted; each eviction takes the first of them whose
+///    `lastActivity` has not moved since (one that moved is now among the most
+///    recent; one accepted after the scan is in the FIFO). So each pick is
+///    exactly the least recently active, for a scan per 1/16 of the table.
+/// 3. Only when nothing else is open: the oldest connection of this pass.
 ///
 /// Weak references: a closed connection's buffers are freed at once, not when
 /// its entry is reached.
 private struct EvictionOrder {
     private struct Entry {
         weak var connection: StreamConnection?
-        /// Its `lastActivity` when the entry was made.
+        /// Its `lastActivity` when the entry was made (for the FIFO: its accept time).
         let activity: UInt64
     }
 
@@ -466,19 +468,35 @@ private struct EvictionOrder {
     mutating func accepted(_ connection: StreamConnection, at now: UInt64, open: Int) {
         silent.append(Entry(connection: connection, activity: now))
         // Entries of connections that have sent or closed are dropped now and then: the FIFO stays O(open).
-        if silent.count - silentHead > 2 * open + 64 {
+        if silent.count > 2 * open + 64 {
             silent = silent[silentHead...].filter { entry in entry.connection.map { $0.lastActivity == entry.activity } ?? false }
             silentHead = 0
         }
     }
 
-    mutating func leastRecentlyActive(in table: [Int32: StreamConnection]) -> StreamConnection? {
-        if let connection = Self.take(from: &silent, head: &silentHead, table) { return connection }
+    /// The connection to close; `now` is this loop pass's time, which its accepts share.
+    mutating func leastRecentlyActive(in table: [Int32: StreamConnection], now: UInt64) -> StreamConnection? {
+        if let connection = takeSilent(table, acceptedBefore: now) { return connection }
         if let connection = Self.take(from: &active, head: &activeHead, table) { return connection }
         let all = table.values.map { Entry(connection: $0, activity: $0.lastActivity) }.sorted { $0.activity < $1.activity }
         active = Array(all.prefix(max(1, all.count / 16)))
         activeHead = 0
-        return Self.take(from: &active, head: &activeHead, table)
+        return Self.take(from: &active, head: &activeHead, table) ?? takeSilent(table, acceptedBefore: .max)
+    }
+
+    /// The oldest connection still silent since its accept, accepted before `limit`.
+    private mutating func takeSilent(_ table: [Int32: StreamConnection], acceptedBefore limit: UInt64) -> StreamConnection? {
+        while silentHead < silent.count {
+            let entry = silent[silentHead]
+            guard entry.activity < limit else { return nil }  // accepted in this pass, and so is the rest
+            silentHead += 1
+            if let connection = entry.connection, table[connection.fd] === connection, connection.lastActivity == entry.activity {
+                return connection
+            }
+        }
+        silent.removeAll(keepingCapacity: true)
+        silentHead = 0
+        return nil
     }
 
     /// The first entry from `head` whose connection is open and as active as it was; nil when none is.
