@@ -29,9 +29,11 @@ public final class CollectorService {
     public var serverCounters: () -> ServerCounters = { ServerCounters() }
 
     /// The largest call a valid reporter can send: RPC header with the largest
-    /// credential and verifier (2 x 408 + 24), the batch header (156) and 512
-    /// events of the largest size (52 fixed + 3 x 4 length words + 4096 + 4096 + 64).
-    public static let maxRecordSize = 840 + 156 + Event.maxBatchEvents * (64 + 4096 + 4096 + 64)
+    /// credential and verifier (2 x 408 + 24), the largest batch header with
+    /// its event count (version 3's: two ids 2 x 68, first_seq 8, 64 loss
+    /// ranges 4 + 64 x 20, the status 80, the count 4: 1512; version 2's is 156)
+    /// and 512 events of the largest size (52 fixed + 3 x 4 length words + 4096 + 4096 + 64).
+    public static let maxRecordSize = 840 + 1512 + Event.maxBatchEvents * (64 + 4096 + 4096 + 64)
 
     private let logger: Logger
     private let state: StateStore

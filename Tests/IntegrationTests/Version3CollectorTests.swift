@@ -157,6 +157,26 @@ struct Version3CollectorTests {
         #expect(stats.agents == 301)
     }
 
+    @Test("the largest valid version 3 batch (64 loss ranges, 512 events at every bound) is answered on tcp and unix")
+    func largest() throws {
+        let directory = try TemporaryDirectory(prefix: "v3-largest")
+        defer { directory.remove() }
+        let daemon = try StartedCollector(in: directory, extra: ["--sink", "null"])
+        defer { daemon.stop() }
+        for endpoint in [daemon.tcp, daemon.unix] {
+            var batch = EventBatch(header: BatchHeader(agentID: String(repeating: "a", count: Event.maxIDBytes),
+                                                       bootID: String(repeating: "\(endpoint.transport)-", count: 20).prefix(Event.maxIDBytes).description,
+                                                       firstSequence: 1,
+                                                       losses: (1...UInt64(Event.maxLossRanges)).map { loss($0 * 2 - 1, $0 * 2 - 1, .spoolEvicted) }),
+                                   events: [])
+            // Losses at the odd sequences 1...127, events at the even ones, then the rest.
+            let sequences = (1...UInt64(Event.maxLossRanges)).map { $0 * 2 } + (129...UInt64(128 + Event.maxBatchEvents - Event.maxLossRanges))
+            batch.events = sequences.map { Sample.maximal(sequence: $0) }
+            #expect(try Version3Client(endpoint, timeout: .seconds(10)).report(batch)
+                == BatchAck(status: .ok, accepted: UInt32(Event.maxBatchEvents), duplicates: 0, highestSequence: sequences.last!))
+        }
+    }
+
     @Test("a version 3 batch sent slowly in small fragments decodes as it arrives, as sent")
     func fragmented() throws {
         let directory = try TemporaryDirectory(prefix: "v3-fragments")
