@@ -72,7 +72,7 @@ public final class CollectorService {
 
     /// Versions 1, 2 and 3 of the configured program.
     public var programs: [RPCProgram] {
-        handlers.programs(configuration.program) { [unowned self] in statistics(withAgentViews: true) }
+        handlers.programs(configuration.program) { [unowned self] views in statistics(withAgentViews: views) }
     }
 
     /// GET_STATS: the collector's counters with the server's connections and

@@ -28,7 +28,8 @@ final class ReportHandlers {
     }
 
     /// Versions 1, 2 and 3 of `program`.
-    func programs(_ program: UInt32, statistics: @escaping () -> CollectorStats) -> [RPCProgram] {
+    /// `statistics(withAgentViews)`: the counters GET_STATS answers.
+    func programs(_ program: UInt32, statistics: @escaping (_ withAgentViews: Bool) -> CollectorStats) -> [RPCProgram] {
         [
             RPCProgram(program: program, version: 1, procedures: [
                 .null(),
@@ -52,7 +53,7 @@ final class ReportHandlers {
                     return .result
                 },
                 RPCProcedure(AuthRelayProgram.getStatsV2, result: AuthRelayProgram.stats, ar_stats.self) { _, stats in
-                    stats.pointee = statistics().wire
+                    stats.pointee = statistics(false).wire
                     return .result
                 },
             ]),
@@ -68,8 +69,10 @@ final class ReportHandlers {
                     afterBatch()
                     return .result
                 },
-                RPCProcedure(AuthRelayProgram.getStatsV3, result: AuthRelayProgram.statsV3, ar3_stats.self) { [unowned self] _, stats in
-                    statsWire.lay(statistics(), into: stats)
+                RPCProcedure(AuthRelayProgram.getStatsV3, result: AuthRelayProgram.statsV3, ar3_stats.self) { [unowned self] request, stats in
+                    // The views name agent runs (boot ids included, which a forged batch
+                    // would need): with --allow-uid, only for those who may report.
+                    statsWire.lay(statistics(core.isAuthorized(request.peer)), into: stats)
                     return .result
                 },
                 RPCProcedure(AuthRelayProgram.reportBootEndV3, argument: AuthRelayProgram.bootEnd, ar_boot_end.self,

@@ -164,6 +164,10 @@ struct CollectorTransportTests {
         #expect(try CollectorClient(endpoint: mine.udp).report(Sample.numbered(1)).status == .unauthorized)
         let stats = try CollectorClient(endpoint: mine.tcp).stats()  // reading counters is not reporting
         #expect(stats.rejected == 2 && stats.written == 2)
+        // Version 3's views name agent runs (boot ids): only for those who may report.
+        #expect(try Version3Client(mine.unix).report(Sample.batchV3(agent: "v3", first: 1, events: [1])).accepted == 1)
+        #expect(try CollectorStatsClient(endpoint: mine.tcp).stats().version3?.agents.isEmpty == true)
+        #expect(try CollectorStatsClient(endpoint: mine.unix).stats().version3?.agents.map(\.agentID) == ["v3"])
         let mode = try FileSystem.status(mine.socketPath)?.mode
         #expect(mode == 0o660)
     }
