@@ -72,7 +72,12 @@ final class ReportHandlers {
                 RPCProcedure(AuthRelayProgram.getStatsV3, result: AuthRelayProgram.statsV3, ar3_stats.self) { [unowned self] request, stats in
                     // The views name agent runs (boot ids included, which a forged batch
                     // would need): with --allow-uid, only for those who may report.
-                    statsWire.lay(statistics(core.isAuthorized(request.peer)), into: stats)
+                    var current = statistics(core.isAuthorized(request.peer))
+                    if request.transport == .udp, var extra = current.version3 {
+                        extra.agents = Self.views(extra.agents, fittingDatagramOf: Self.datagramReplyBytes)
+                        current.version3 = extra
+                    }
+                    statsWire.lay(current, into: stats)
                     return .result
                 },
                 RPCProcedure(AuthRelayProgram.reportBootEndV3, argument: AuthRelayProgram.bootEnd, ar_boot_end.self,
@@ -85,6 +90,26 @@ final class ReportHandlers {
                 },
             ]),
         ]
+    }
+
+    /// A version 3 GET_STATS answer over udp fits libtirpc's default datagram
+    /// buffer (UDPMSGSIZE, 8,800 bytes): a client's `clnt_dg` cannot read a
+    /// larger one, and a 40-byte request must not draw a 60 KB answer (a
+    /// reflection). The views that do not fit are left out (tcp and unix have them all).
+    static let datagramReplyBytes = 8800
+
+    /// The first `views` whose encoding, with the reply header (24 bytes) and
+    /// the counters (88 + 72 + the array count 4), fits `limit` bytes.
+    static func views(_ views: [AgentView], fittingDatagramOf limit: Int) -> [AgentView] {
+        var used = 24 + 88 + 72 + 4
+        var count = 0
+        for view in views {
+            func xdrString(_ text: String) -> Int { 4 + (min(text.utf8.count, Event.maxIDBytes) + 3) / 4 * 4 }
+            used += xdrString(view.agentID) + xdrString(view.bootID) + 16 + 80  // two hypers, ar_agent_status
+            guard used <= limit else { break }
+            count += 1
+        }
+        return Array(views.prefix(count))
     }
 
     /// --inject-delay: a slow collector on purpose, before anything else.

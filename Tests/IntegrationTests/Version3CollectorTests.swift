@@ -155,6 +155,12 @@ struct Version3CollectorTests {
         #expect(views.first?.highestSequence == 2 && views.first?.bootID == "boot-1")
         #expect(!views.contains { $0.agentID == "version-2" })
         #expect(stats.agents == 301)
+        // Over udp the answer fits one 8,800-byte datagram (libtirpc's default): the most recent views that fit.
+        let overUDP = try CollectorStatsClient(endpoint: daemon.udp).stats()
+        let udpViews = try #require(overUDP.version3?.agents)
+        // (8,800 - 188 bytes of header and counters) / 124 bytes a view ("agent-NNN", "boot-1", 96 of numbers) = 69.
+        #expect(udpViews.count == 69 && udpViews.first?.agentID == "agent-299", "\(udpViews.count)")
+        #expect(overUDP.written == stats.written)
     }
 
     @Test("the largest valid version 3 batch (64 loss ranges, 512 events at every bound) is answered on tcp and unix")
