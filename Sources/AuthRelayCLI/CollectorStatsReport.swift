@@ -121,7 +121,7 @@ public struct CollectorStatsReport: Sendable {
         var fields = rows.map { "\"\($0.name)\":\($0.value)" }
         if stats.version3 != nil {
             let views = agents.map { view in
-                "{\"agent_id\":\(Self.jsonString(view.agentID)),\"boot_id\":\(Self.jsonString(view.bootID)),"
+                "{\"agent_id\":\(JSONText.quoted(view.agentID)),\"boot_id\":\(JSONText.quoted(view.bootID)),"
                     + Self.agentFields.map { field in
                         field.name == "spool_usable" ? "\"spool_usable\":\(view.status.spoolUsable)" : "\"\(field.name)\":\(field.value(view))"
                     }.joined(separator: ",") + "}"
@@ -160,25 +160,6 @@ public struct CollectorStatsReport: Sendable {
             }
         }
         return escaped
-    }
-
-    /// A JSON string: `"` and `\` and every control character escaped.
-    static func jsonString(_ text: String) -> String {
-        var escaped = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029:
-                let hex = String(scalar.value, radix: 16)
-                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped + "\""
     }
 }
 

@@ -1,6 +1,5 @@
 @testable import AuthRelayCollector
 import AuthRelayProtocol
-import Logging
 import ONCRPC
 import Testing
 
@@ -72,40 +71,5 @@ struct HardeningCoreTests {
         #expect(text == escaped)
         #expect(!text.contains("\n") && !text.contains("\r"))
         #expect(LogValue.escaped(String(decoding: bytes, as: UTF8.self)) == LogValue.escaped(String(decoding: bytes, as: UTF8.self)))
-    }
-
-    @Test("an agent id with a newline reaches the log only as escaped metadata")
-    func loggedEscaped() {
-        let lines = LogLines()
-        let core = CollectorCore(sink: sink, logger: Logger(label: "test") { _ in CapturingLogHandler(lines: lines) })
-        _ = core.reportBatch(reports.batch(agent: "a\nforged line", first: 1, count: 1), from: nil)
-        _ = core.reportBatch(reports.batch(agent: "a\nforged line", first: 5, count: 1, dropped: 2), from: nil)
-        #expect(!lines.all.isEmpty)
-        for line in lines.all {
-            #expect(!line.message.contains("forged"))
-            #expect(line.metadata["agent_id"] == .string(#""a\nforged line""#))
-        }
-    }
-}
-
-/// What a `CapturingLogHandler` saw.
-final class LogLines: @unchecked Sendable {
-    // @unchecked: the tests log from one thread.
-    var all: [(message: String, metadata: Logger.Metadata)] = []
-}
-
-struct CapturingLogHandler: LogHandler {
-    let lines: LogLines
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-             function: String, line: UInt) {
-        lines.all.append((message.description, metadata ?? [:]))
     }
 }
