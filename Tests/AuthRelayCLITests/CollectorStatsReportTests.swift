@@ -76,25 +76,17 @@ struct CollectorStatsReportTests {
     static let version3: CollectorStats = {
         var stats = Self.stats
         var extra = CollectorStatsV3()
-        extra.unservedCalls = 3
-        extra.lostQueueFull = 10
-        extra.lostSpoolEvicted = 20
-        extra.lostSpoolCorrupt = 30
-        extra.lostRefused = 40
-        extra.outputLost = 50
-        extra.bootsClean = 1
-        extra.bootsUnclean = 2
-        extra.evictedConnections = 4488
+        let counters: [(WritableKeyPath<CollectorStatsV3, UInt64>, UInt64)] = [
+            (\.unservedCalls, 3), (\.lostQueueFull, 10), (\.lostSpoolEvicted, 20), (\.lostSpoolCorrupt, 30), (\.lostRefused, 40),
+            (\.outputLost, 50), (\.bootsClean, 1), (\.bootsUnclean, 2), (\.evictedConnections, 4488),
+        ]
+        for (counter, value) in counters { extra[keyPath: counter] = value }
         var status = AgentStatus()
-        status.submitted = 1000
-        status.spooled = 900
-        status.replayed = 800
-        status.evicted = 7
-        status.corrupt = 6
-        status.queueDropped = 5
-        status.memoryFallbacks = 1
-        status.spoolBytes = 65536
-        status.oldestSpooledNanoseconds = 1_700_000_000_000_000_000 - 90_000_000_000
+        let numbers: [(WritableKeyPath<AgentStatus, UInt64>, UInt64)] = [
+            (\.submitted, 1000), (\.spooled, 900), (\.replayed, 800), (\.evicted, 7), (\.corrupt, 6), (\.queueDropped, 5),
+            (\.memoryFallbacks, 1), (\.spoolBytes, 65536), (\.oldestSpooledNanoseconds, 1_700_000_000_000_000_000 - 90_000_000_000),
+        ]
+        for (field, value) in numbers { status[keyPath: field] = value }
         status.spoolSegments = 3
         status.spoolUsable = true
         extra.agents = [
