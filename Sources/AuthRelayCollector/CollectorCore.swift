@@ -178,8 +178,7 @@ package final class CollectorCore {
         } catch {
             return failedToStore(error, key: key, first: batch.firstSequence)
         }
-        sequences.record(key, highest: highest, dropReport: dropReport)
-        sequences.markWritten(key)
+        sequences.recordWritten(key, highest: highest, dropReport: dropReport)
         let written = UInt64(newEvents.count)
         statistics.batches.addSaturating(1)
         statistics.written.addSaturating(written)
@@ -275,8 +274,7 @@ package final class CollectorCore {
                 }
             }
         }.get()
-        sequences.record(key, highest: last)
-        sequences.markWritten(key)
+        sequences.recordWritten(key, highest: last)
         count([loss])
         checkpointNeeded = true
         logger.error("acknowledged events are missing from the output", metadata: [

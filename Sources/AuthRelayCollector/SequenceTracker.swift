@@ -79,6 +79,16 @@ package struct SequenceTracker {
         }
     }
 
+    /// The pair just had lines written to the current output file: `record` and
+    /// the mark in one update (once per batch).
+    package mutating func recordWritten(_ key: AgentKey, highest sequence: UInt64, dropReport: DropReport? = nil) {
+        update(key) { entry in
+            entry.highest = max(entry.highest, sequence)
+            if let dropReport { entry.dropReport = dropReport }
+            entry.inCurrentFile = true
+        }
+    }
+
     /// The pair just had a line written to the current output file.
     package mutating func markWritten(_ key: AgentKey) {
         update(key) { $0.inCurrentFile = true }
