@@ -39,7 +39,13 @@ public final class CollectorDaemon {
             throw .server(error)
         }
         collector.serverCounters = { [unowned server] in
-            (server.openConnections, server.statistics.undecodableArguments + server.statistics.unservedCalls)
+            let statistics = server.statistics
+            var counters = CollectorService.ServerCounters()
+            counters.connections = server.openConnections
+            counters.undecodableArguments = statistics.undecodableArguments
+            counters.unservedCalls = statistics.unservedCalls
+            counters.evictedConnections = statistics.evictedConnections
+            return counters
         }
     }
 
@@ -55,7 +61,7 @@ public final class CollectorDaemon {
         ])
         services.run()
         collector.close()
-        logger.info("stopped", metadata: ["statistics": "\(collector.currentStatistics)"])
+        logger.info("stopped", metadata: ["statistics": "\(collector.statisticsSummary)"])
     }
 
     /// Each connection takes a descriptor: use the hard limit (systemd's LimitNOFILE).

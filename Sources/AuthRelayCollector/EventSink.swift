@@ -11,6 +11,8 @@ package protocol EventSink: AnyObject {
     func write(events: ArraySlice<ReceivedEvent>, losses: [LossRecord], context: ReportContext) throws(SinkError)
     /// Stores one version 1 event.
     func writeLegacy(_ event: ReceivedEvent, context: ReportContext) throws(SinkError)
+    /// Stores one line of the collector's own (a boot's end, a lost state), durably as a batch is.
+    func write(note: CollectorNote, context: ReportContext) throws(SinkError)
     /// Where the output ends now, for a checkpoint; nil when it cannot be read back.
     var position: SinkPosition? { get }
     /// Makes everything written so far durable (before a checkpoint names it).
@@ -44,6 +46,7 @@ package struct SinkPosition: Codable, Equatable, Sendable {
 final class NullSink: EventSink {
     func write(events: ArraySlice<ReceivedEvent>, losses: [LossRecord], context: ReportContext) throws(SinkError) {}
     func writeLegacy(_ event: ReceivedEvent, context: ReportContext) throws(SinkError) {}
+    func write(note: CollectorNote, context: ReportContext) throws(SinkError) {}
     var position: SinkPosition? { nil }
     func sync() throws(SinkError) {}
     func tick() {}

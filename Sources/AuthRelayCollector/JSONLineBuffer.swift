@@ -259,3 +259,14 @@ struct LineFragment: @unchecked Sendable {
         count = bytes.count
     }
 }
+
+/// JSON text for programs that print what the collector reports (`authrelay
+/// stats`): a String quoted and escaped by the output's own rules.
+package enum JSONText {
+    package static func quoted(_ text: String) -> String {
+        let buffer = JSONLineBuffer(capacity: text.utf8.count * 6 + 2)
+        var text = text
+        text.withUTF8 { buffer.appendQuoted(UnsafeRawBufferPointer($0)) }
+        return String(decoding: buffer.bytes, as: UTF8.self)
+    }
+}

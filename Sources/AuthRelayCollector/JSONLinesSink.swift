@@ -67,6 +67,12 @@ package final class JSONLinesSink: EventSink {
         try commit(durable: policy != .never)
     }
 
+    package func write(note: CollectorNote, context: ReportContext) throws(SinkError) {
+        buffer.removeAll()
+        writer.appendNote(note, context: context, to: buffer)
+        try commit(durable: policy != .never)
+    }
+
     package func writeLegacy(_ event: ReceivedEvent, context: ReportContext) throws(SinkError) {
         buffer.removeAll()
         writer.appendEvents(CollectionOfOne(event), context: context, to: buffer)

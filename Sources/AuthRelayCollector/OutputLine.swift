@@ -10,6 +10,10 @@ package enum OutputLine: Equatable, Sendable {
     case event(EventLine)
     /// `"type":"loss"`: events that will never arrive.
     case loss(LossLine)
+    /// `"type":"boot_end"`: how a run of an agent ended (version 3 REPORT_BOOT_END).
+    case bootEnd(BootEndLine)
+    /// `"type":"state_lost"`: the collector started with neither its state nor its output.
+    case stateLost(StateLostLine)
 
     /// Every field name of the format.
     package enum Key: String, CodingKey, CaseIterable, Sendable {
@@ -28,6 +32,10 @@ package enum OutputLine: Equatable, Sendable {
         case beforeSequence = "before_seq"
         case firstSequence = "first_seq"
         case lastSequence = "last_seq"
+        case ending
+        case endedNanoseconds = "ended_ns"
+        case reportedBy = "reported_by"
+        case startedNanoseconds = "started_ns"
         case receivedNanoseconds = "received_ns"
         case peerUID = "peer_uid"
         case peerGID = "peer_gid"
@@ -37,6 +45,8 @@ package enum OutputLine: Equatable, Sendable {
     /// The values of `type`.
     package enum LineType: String, Decodable, CaseIterable, Sendable {
         case event, loss
+        case bootEnd = "boot_end"
+        case stateLost = "state_lost"
     }
 
     /// The values of an event's `source`.
@@ -49,8 +59,22 @@ package enum OutputLine: Equatable, Sendable {
 
     /// The values of a loss's `reason`.
     package enum LossReason: String, Decodable, CaseIterable, Sendable {
+        /// Version 2: a header's `dropped`.
         case agentDropped = "agent_dropped"
+        /// Sequences skipped.
         case sequenceGap = "sequence_gap"
+        /// Version 3 loss ranges, by the agent's reason.
+        case queueFull = "queue_full"
+        case spoolEvicted = "spool_evicted"
+        case spoolCorrupt = "spool_corrupt"
+        case refused
+        /// Found by the collector at start: acknowledged, then gone from the output.
+        case outputLost = "output_lost"
+    }
+
+    /// The values of a boot_end's `ending`.
+    package enum Ending: String, Decodable, CaseIterable, Sendable {
+        case clean, unclean
     }
 
     package struct EventLine: Equatable, Sendable {
@@ -60,9 +84,9 @@ package enum OutputLine: Equatable, Sendable {
         package var bootID: String?
         package var sequence: UInt64
         package var timestampNanoseconds: UInt64
-        /// "open", "exec", or "kind-N" for a value this collector does not know.
+        /// "open", "exec", or "kind-N" for a value this collector does not know (N signed, as the XDR enum is).
         package var kind: String
-        /// "allow", "deny", or "verdict-N".
+        /// "allow", "deny", or "verdict-N" (N signed).
         package var verdict: String
         package var decisionNanoseconds: UInt64
         package var pid: Int32
@@ -84,6 +108,32 @@ package enum OutputLine: Equatable, Sendable {
         package var loss: LossRecord
         package var agentID: String
         package var bootID: String
+        package var receivedNanoseconds: UInt64
+        package var peer: PeerCredentials?
+    }
+
+    package struct BootEndLine: Equatable, Sendable {
+        package var agentID: String
+        /// The run that ended.
+        package var bootID: String
+        package var ending: Ending
+        /// Clean: the last sequence the run assigned; unclean: the last that reached its spool.
+        package var lastSequence: UInt64
+        package var endedNanoseconds: UInt64
+        /// The run that reported it.
+        package var reportedBy: String
+        package var receivedNanoseconds: UInt64
+        package var peer: PeerCredentials?
+    }
+
+    package struct StateLostLine: Equatable, Sendable {
+        /// The pair whose first batch showed that events were delivered before this collector's history.
+        package var agentID: String
+        package var bootID: String
+        /// That batch's first_seq: the sequences below it are unknown, not lost.
+        package var firstSequence: UInt64
+        /// When the collector started without its state and output.
+        package var startedNanoseconds: UInt64
         package var receivedNanoseconds: UInt64
         package var peer: PeerCredentials?
     }
@@ -121,17 +171,39 @@ extension OutputLine: Decodable {
             case .agentDropped:
                 loss = .agentDropped(count: count, beforeSequence: try line.decode(UInt64.self, forKey: .beforeSequence))
             case .sequenceGap:
-                let first = try line.decode(UInt64.self, forKey: .firstSequence)
-                let last = try line.decode(UInt64.self, forKey: .lastSequence)
-                guard first <= last, last &- first &+ 1 == count else {
-                    throw DecodingError.dataCorruptedError(forKey: .count, in: line, debugDescription: "not last_seq - first_seq + 1")
-                }
+                let (first, last) = try Self.range(in: line, count: count)
                 loss = .sequenceGap(first: first, last: last)
+            case let reason:
+                let (first, last) = try Self.range(in: line, count: count)
+                loss = .range(first: first, last: last, reason: RangeReason.allCases.first { $0.lineReason == reason }!)
             }
             self = .loss(LossLine(loss: loss, agentID: try line.decode(String.self, forKey: .agentID),
                                   bootID: try line.decode(String.self, forKey: .bootID),
                                   receivedNanoseconds: try line.decode(UInt64.self, forKey: .receivedNanoseconds), peer: peer))
+        case .bootEnd:
+            self = .bootEnd(BootEndLine(
+                agentID: try line.decode(String.self, forKey: .agentID), bootID: try line.decode(String.self, forKey: .bootID),
+                ending: try line.decode(Ending.self, forKey: .ending), lastSequence: try line.decode(UInt64.self, forKey: .lastSequence),
+                endedNanoseconds: try line.decode(UInt64.self, forKey: .endedNanoseconds),
+                reportedBy: try line.decode(String.self, forKey: .reportedBy),
+                receivedNanoseconds: try line.decode(UInt64.self, forKey: .receivedNanoseconds), peer: peer))
+        case .stateLost:
+            self = .stateLost(StateLostLine(
+                agentID: try line.decode(String.self, forKey: .agentID), bootID: try line.decode(String.self, forKey: .bootID),
+                firstSequence: try line.decode(UInt64.self, forKey: .firstSequence),
+                startedNanoseconds: try line.decode(UInt64.self, forKey: .startedNanoseconds),
+                receivedNanoseconds: try line.decode(UInt64.self, forKey: .receivedNanoseconds), peer: peer))
         }
+    }
+
+    /// `first_seq` and `last_seq`, checked against `count`.
+    private static func range(in line: KeyedDecodingContainer<Key>, count: UInt64) throws -> (UInt64, UInt64) {
+        let first = try line.decode(UInt64.self, forKey: .firstSequence)
+        let last = try line.decode(UInt64.self, forKey: .lastSequence)
+        guard first <= last, LossRecord.count(first, last) == count else {
+            throw DecodingError.dataCorruptedError(forKey: .count, in: line, debugDescription: "not last_seq - first_seq + 1")
+        }
+        return (first, last)
     }
 
     /// `peer_uid`, `peer_gid` and `peer_pid`: all three, or none.

@@ -38,29 +38,60 @@ final class OutputLineWriter {
         }
     }
 
-    /// Appends one "loss" line (a batch's: `context` has its ids).
+    /// Appends one "loss" line (a batch's, or one found at start: `context` has its ids).
     func appendLoss(_ loss: LossRecord, context: ReportContext, to buffer: JSONLineBuffer) {
-        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-        switch loss {
-        case .agentDropped: buffer.append(bytes: text.agentDroppedStart)
-        case .sequenceGap: buffer.append(bytes: text.sequenceGapStart)
+        let reason: OutputLine.LossReason = switch loss {
+        case .agentDropped: .agentDropped
+        case .sequenceGap: .sequenceGap
+        case .range(_, _, let reason): reason.lineReason
         }
-        buffer.appendQuoted(context.agentID ?? empty)
-        buffer.append(text.bootID)
-        buffer.appendQuoted(context.bootID ?? empty)
+        buffer.append(bytes: text.lossStart[reason]!)
+        appendIDs(context, to: buffer)
         buffer.append(text.count)
         buffer.append(loss.count)
         switch loss {
         case .agentDropped(_, let before):
             buffer.append(text.beforeSequence)
             buffer.append(before)
-        case .sequenceGap(let first, let last):
+        case .sequenceGap(let first, let last), .range(let first, let last, _):
             buffer.append(text.firstSequence)
             buffer.append(first)
             buffer.append(text.lastSequence)
             buffer.append(last)
         }
         appendTrailer(context, to: buffer)
+    }
+
+    /// Appends one "boot_end" or "state_lost" line (`context` has its ids).
+    func appendNote(_ note: CollectorNote, context: ReportContext, to buffer: JSONLineBuffer) {
+        switch note {
+        case .bootEnd(let ending, let lastSequence, let endedNanoseconds, let reportedBy):
+            buffer.append(bytes: text.bootEndStart)
+            appendIDs(context, to: buffer)
+            buffer.append(ending == .clean ? text.endingClean : text.endingUnclean)
+            buffer.append(text.lastSequence)
+            buffer.append(lastSequence)
+            buffer.append(text.endedNanoseconds)
+            buffer.append(endedNanoseconds)
+            buffer.append(text.reportedBy)
+            buffer.appendQuoted(reportedBy)
+        case .stateLost(let startedNanoseconds, let firstSequence):
+            buffer.append(bytes: text.stateLostStart)
+            appendIDs(context, to: buffer)
+            buffer.append(text.firstSequence)
+            buffer.append(firstSequence)
+            buffer.append(text.startedNanoseconds)
+            buffer.append(startedNanoseconds)
+        }
+        appendTrailer(context, to: buffer)
+    }
+
+    /// The agent id (the start of the line ends with its key), then `,"boot_id":` and the boot id.
+    private func appendIDs(_ context: ReportContext, to buffer: JSONLineBuffer) {
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        buffer.appendQuoted(context.agentID ?? empty)
+        buffer.append(text.bootID)
+        buffer.appendQuoted(context.bootID ?? empty)
     }
 
     /// `,"received_ns":N[,"peer_uid":U,"peer_gid":G,"peer_pid":P]}` and the newline.
@@ -87,17 +118,15 @@ final class OutputLineWriter {
         case text.openKind: buffer.append(text.kindOpen)
         case text.execKind: buffer.append(text.kindExec)
         default:
-            buffer.append(text.kindOther)
-            buffer.append(UInt64(event.kind))
-            buffer.append(text.quote)
+            buffer.append(text.kind)
+            appendName(Event.Kind.name(of: event.kind), to: buffer)  // rare: a String for it is fine
         }
         switch event.verdict {
         case text.allowVerdict: buffer.append(text.verdictAllow)
         case text.denyVerdict: buffer.append(text.verdictDeny)
         default:
-            buffer.append(text.verdictOther)
-            buffer.append(UInt64(event.verdict))
-            buffer.append(text.quote)
+            buffer.append(text.verdict)
+            appendName(Event.Verdict.name(of: event.verdict), to: buffer)
         }
         buffer.append(text.decisionNanoseconds)
         buffer.append(event.decisionNanoseconds)
@@ -118,6 +147,12 @@ final class OutputLineWriter {
         buffer.append(text.digest)
         buffer.appendQuotedHex(event.digest)
     }
+
+    /// A name from AuthRelayProtocol's table ("kind--1", "verdict-7"), quoted.
+    private func appendName(_ name: String, to buffer: JSONLineBuffer) {
+        var name = name
+        name.withUTF8 { buffer.appendQuoted(UnsafeRawBufferPointer($0)) }
+    }
 }
 
 /// The JSON text between the values of the output's lines, built from
@@ -133,20 +168,25 @@ private struct LineText: @unchecked Sendable {
 
     let batchEventStart: UnsafeRawBufferPointer
     let legacyEventStart: UnsafeRawBufferPointer
-    let agentDroppedStart: UnsafeRawBufferPointer
-    let sequenceGapStart: UnsafeRawBufferPointer
+    /// `{"type":"loss","reason":"R","agent_id":` for every reason.
+    let lossStart: [OutputLine.LossReason: UnsafeRawBufferPointer]
+    let bootEndStart: UnsafeRawBufferPointer
+    let stateLostStart: UnsafeRawBufferPointer
     let bootID: LineFragment
     let sequence: LineFragment
     let timestampNanoseconds: LineFragment
     let kindOpen: LineFragment
     let kindExec: LineFragment
-    /// Before the number of a kind this collector does not know: `"kind-N"`
-    /// (N unsigned, as it has always been written; Event.Kind's name is signed).
-    let kindOther: LineFragment
+    /// `,"kind":` before the name of a kind this collector does not know (`"kind--1"`: Event.Kind's table, N signed).
+    let kind: LineFragment
     let verdictAllow: LineFragment
     let verdictDeny: LineFragment
-    let verdictOther: LineFragment
-    let quote: LineFragment
+    let verdict: LineFragment
+    let endingClean: LineFragment
+    let endingUnclean: LineFragment
+    let endedNanoseconds: LineFragment
+    let reportedBy: LineFragment
+    let startedNanoseconds: LineFragment
     let decisionNanoseconds: LineFragment
     let pid: LineFragment
     let ppid: LineFragment
@@ -180,18 +220,27 @@ private struct LineText: @unchecked Sendable {
         }
         batchEventStart = Self.laidOut(lineStart(.event, .source, OutputLine.Source.batch.rawValue) + key(.agentID))
         legacyEventStart = Self.laidOut(lineStart(.event, .source, OutputLine.Source.legacy.rawValue) + key(.sequence))
-        agentDroppedStart = Self.laidOut(lineStart(.loss, .reason, OutputLine.LossReason.agentDropped.rawValue) + key(.agentID))
-        sequenceGapStart = Self.laidOut(lineStart(.loss, .reason, OutputLine.LossReason.sequenceGap.rawValue) + key(.agentID))
+        var lossStart: [OutputLine.LossReason: UnsafeRawBufferPointer] = [:]
+        for reason in OutputLine.LossReason.allCases {
+            lossStart[reason] = Self.laidOut(lineStart(.loss, .reason, reason.rawValue) + key(.agentID))
+        }
+        self.lossStart = lossStart
+        bootEndStart = Self.laidOut(key(.type, first: true) + string(OutputLine.LineType.bootEnd.rawValue) + key(.agentID))
+        stateLostStart = Self.laidOut(key(.type, first: true) + string(OutputLine.LineType.stateLost.rawValue) + key(.agentID))
         bootID = LineFragment(key(.bootID))
         sequence = LineFragment(key(.sequence))
         timestampNanoseconds = LineFragment(key(.timestampNanoseconds))
-        kindOpen = LineFragment(key(.kind) + string(Event.Kind.open.description))
-        kindExec = LineFragment(key(.kind) + string(Event.Kind.exec.description))
-        kindOther = LineFragment(key(.kind) + "\"kind-")
-        verdictAllow = LineFragment(key(.verdict) + string(Event.Verdict.allow.description))
-        verdictDeny = LineFragment(key(.verdict) + string(Event.Verdict.deny.description))
-        verdictOther = LineFragment(key(.verdict) + "\"verdict-")
-        quote = LineFragment("\"")
+        kindOpen = LineFragment(key(.kind) + string(Event.Kind.name(of: openKind)))
+        kindExec = LineFragment(key(.kind) + string(Event.Kind.name(of: execKind)))
+        kind = LineFragment(key(.kind))
+        verdictAllow = LineFragment(key(.verdict) + string(Event.Verdict.name(of: allowVerdict)))
+        verdictDeny = LineFragment(key(.verdict) + string(Event.Verdict.name(of: denyVerdict)))
+        verdict = LineFragment(key(.verdict))
+        endingClean = LineFragment(key(.ending) + string(OutputLine.Ending.clean.rawValue))
+        endingUnclean = LineFragment(key(.ending) + string(OutputLine.Ending.unclean.rawValue))
+        endedNanoseconds = LineFragment(key(.endedNanoseconds))
+        reportedBy = LineFragment(key(.reportedBy))
+        startedNanoseconds = LineFragment(key(.startedNanoseconds))
         decisionNanoseconds = LineFragment(key(.decisionNanoseconds))
         pid = LineFragment(key(.pid))
         ppid = LineFragment(key(.ppid))

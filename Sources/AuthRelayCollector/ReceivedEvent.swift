@@ -1,3 +1,4 @@
+import AuthRelayProtocol
 import ONCRPC
 
 /// One reported event as the collector received it: the fixed fields by
@@ -26,8 +27,8 @@ package struct ReceivedEvent {
     package var digest: UnsafeRawBufferPointer
 }
 
-/// One version 2 batch as received: the header and its events, whose views
-/// (see `ReceivedEvent`) are valid only during the call.
+/// One version 2 or version 3 batch as received: the header and its events,
+/// whose views (see `ReceivedEvent`) are valid only during the call.
 ///
 /// The handlers keep one and lay every batch into it: `events` keeps its
 /// capacity from batch to batch, so receiving allocates nothing once it has
@@ -38,9 +39,14 @@ package struct ReceivedBatch {
     package var agentID = UnsafeRawBufferPointer(start: nil, count: 0)
     package var bootID = UnsafeRawBufferPointer(start: nil, count: 0)
     package var firstSequence: UInt64 = 0
-    /// Events the agent dropped before this batch (its queue was full).
+    /// Version 2: events the agent dropped before this batch (its queue was full).
     package var dropped: UInt64 = 0
     package var events: ContiguousArray<ReceivedEvent> = []
+    /// Version 3: the ranges this batch accounts for that will never be sent, as the agent said them
+    /// (unchecked: `BatchRule` checks them against the events).
+    package var losses: ContiguousArray<LossRange> = []
+    /// Version 3: the agent's sender and spool as the header carried them; nil for version 2.
+    package var status: AgentStatus?
 
     /// The (agent id, boot id) pair, as Strings made once per batch. Invalid
     /// UTF-8 is repaired as `String(cString:)` repairs it, so the key equals
@@ -59,12 +65,41 @@ package struct ReceivedBatch {
         return true
     }
 
-    /// Forgets the events (keeping the capacity) and the ids: their views end with the call.
+    /// Forgets the events and losses (keeping the capacity) and the ids: their views end with the call.
     package mutating func removeAll() {
         events.removeAll(keepingCapacity: true)
+        losses.removeAll(keepingCapacity: true)
+        status = nil
         agentID = UnsafeRawBufferPointer(start: nil, count: 0)
         bootID = UnsafeRawBufferPointer(start: nil, count: 0)
     }
+}
+
+/// A version 3 REPORT_BOOT_END as received: how an earlier run of an agent
+/// ended. The ids are views valid during the call.
+package struct ReceivedBootEnd {
+    package var agentID: UnsafeRawBufferPointer
+    /// The run that ended.
+    package var bootID: UnsafeRawBufferPointer
+    /// The wire value of `ar_boot_ending`: 0 clean, 1 unclean, anything else breaks the protocol.
+    package var ending: UInt32
+    package var lastSequence: UInt64
+    package var endedNanoseconds: UInt64
+    /// The run that reports it.
+    package var reportedBy: UnsafeRawBufferPointer
+
+    package var key: AgentKey {
+        AgentKey(agentID: String(decoding: agentID, as: UTF8.self), bootID: String(decoding: bootID, as: UTF8.self))
+    }
+}
+
+/// A line the collector writes that is neither an event nor a loss (its ids are the context's).
+package enum CollectorNote {
+    /// `"type":"boot_end"`: how a run of the agent ended, as a later run reported it.
+    case bootEnd(ending: BootEnd.Ending, lastSequence: UInt64, endedNanoseconds: UInt64, reportedBy: UnsafeRawBufferPointer)
+    /// `"type":"state_lost"`: this collector started with neither its state nor its output, and this
+    /// (agent, boot), first seen at `firstSequence`, delivered before: the sequences below it are unknown, not lost.
+    case stateLost(startedNanoseconds: UInt64, firstSequence: UInt64)
 }
 
 /// Who sent a batch or event, and when it arrived: the fields every line of it shares.
@@ -79,18 +114,65 @@ package struct ReportContext {
     package var peer: PeerCredentials?
 }
 
-/// What a batch lost before it: each becomes a "loss" line.
+/// What a batch lost before it (or the output lost, found at start): each becomes a "loss" line.
 package enum LossRecord: Equatable, Sendable {
-    /// The agent's header said it dropped `count` events before the batch starting at `beforeSequence`.
+    /// The agent's version 2 header said it dropped `count` events before the batch starting at `beforeSequence`.
     case agentDropped(count: UInt64, beforeSequence: UInt64)
     /// Sequences `first...last` never arrived.
     case sequenceGap(first: UInt64, last: UInt64)
+    /// Sequences `first...last` will never arrive, and why: a version 3 loss
+    /// range, or (`outputLost`) acknowledged events the output no longer holds.
+    case range(first: UInt64, last: UInt64, reason: RangeReason)
 
-    /// How many events it stands for.
+    /// How many events it stands for (saturating: `1...UInt64.max` is one more than a UInt64 holds).
     package var count: UInt64 {
         switch self {
         case .agentDropped(let count, _): count
-        case .sequenceGap(let first, let last): last - first + 1
+        case .sequenceGap(let first, let last), .range(let first, let last, _): Self.count(first, last)
+        }
+    }
+
+    package static func count(_ first: UInt64, _ last: UInt64) -> UInt64 {
+        guard last >= first else { return 0 }
+        return last - first == .max ? .max : last - first + 1
+    }
+
+    /// "sequence_gap 21...25", "agent_dropped 7 before 11": for log lines.
+    package var summary: String {
+        switch self {
+        case .agentDropped(let count, let before): "agent_dropped \(count) before \(before)"
+        case .sequenceGap(let first, let last): "sequence_gap \(first)...\(last)"
+        case .range(let first, let last, let reason): "\(reason.lineReason.rawValue) \(first)...\(last)"
+        }
+    }
+}
+
+/// Why a range of sequences will never arrive: version 3's four reasons, and
+/// what the collector itself finds at start.
+package enum RangeReason: Sendable, Equatable, CaseIterable {
+    case queueFull, spoolEvicted, spoolCorrupt, refused
+    /// The checkpoint says these were written and acknowledged; the output no longer holds them.
+    case outputLost
+
+    /// A version 3 reason; nil for a value the protocol does not define.
+    package init?(_ reason: LossReason) {
+        switch reason {
+        case .queueFull: self = .queueFull
+        case .spoolEvicted: self = .spoolEvicted
+        case .spoolCorrupt: self = .spoolCorrupt
+        case .refused: self = .refused
+        case .other: return nil
+        }
+    }
+
+    /// The loss line's `reason`.
+    package var lineReason: OutputLine.LossReason {
+        switch self {
+        case .queueFull: .queueFull
+        case .spoolEvicted: .spoolEvicted
+        case .spoolCorrupt: .spoolCorrupt
+        case .refused: .refused
+        case .outputLost: .outputLost
         }
     }
 }

@@ -18,6 +18,8 @@ final class ReportHandlers {
     private let afterBatch: () -> Void
     /// Every batch is laid into this one: its events keep their capacity.
     private var received = ReceivedBatch()
+    /// Version 3 GET_STATS answers are laid out here (they live until the next call).
+    private let statsWire = StatsWire()
 
     init(core: CollectorCore, injectedDelay: Duration?, afterBatch: @escaping () -> Void) {
         self.core = core
@@ -25,8 +27,9 @@ final class ReportHandlers {
         self.afterBatch = afterBatch
     }
 
-    /// Version 1 and version 2 of `program`.
-    func programs(_ program: UInt32, statistics: @escaping () -> CollectorStats) -> [RPCProgram] {
+    /// Versions 1, 2 and 3 of `program`.
+    /// `statistics(withAgentViews)`: the counters GET_STATS answers.
+    func programs(_ program: UInt32, statistics: @escaping (_ withAgentViews: Bool) -> CollectorStats) -> [RPCProgram] {
         [
             RPCProgram(program: program, version: 1, procedures: [
                 .null(),
@@ -41,7 +44,7 @@ final class ReportHandlers {
                 .null(),
                 RPCProcedure(AuthRelayProgram.reportBatchV2, argument: AuthRelayProgram.eventBatch, ar_event_batch.self,
                              result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { BatchDecoder() }) { [unowned self] request, batch, ack in
+                             incremental: { BatchDecoder<ar_event_batch>() }) { [unowned self] request, batch, ack in
                     injectDelay()
                     received.load(batch.pointee)
                     defer { received.removeAll() }  // its views end with the call
@@ -50,11 +53,63 @@ final class ReportHandlers {
                     return .result
                 },
                 RPCProcedure(AuthRelayProgram.getStatsV2, result: AuthRelayProgram.stats, ar_stats.self) { _, stats in
-                    stats.pointee = statistics().wire
+                    stats.pointee = statistics(false).wire
+                    return .result
+                },
+            ]),
+            RPCProgram(program: program, version: 3, procedures: [
+                .null(),
+                RPCProcedure(AuthRelayProgram.reportBatchV3, argument: AuthRelayProgram.eventBatchV3, ar3_event_batch.self,
+                             result: AuthRelayProgram.batchAck, ar_batch_ack.self,
+                             incremental: { BatchDecoder<ar3_event_batch>() }) { [unowned self] request, batch, ack in
+                    injectDelay()
+                    received.load(batch.pointee)
+                    defer { received.removeAll() }
+                    ack.pointee = core.reportBatchV3(received, from: request.peer).wire
+                    afterBatch()
+                    return .result
+                },
+                RPCProcedure(AuthRelayProgram.getStatsV3, result: AuthRelayProgram.statsV3, ar3_stats.self) { [unowned self] request, stats in
+                    // The views name agent runs (boot ids included, which a forged batch
+                    // would need): with --allow-uid, only for those who may report.
+                    var current = statistics(core.isAuthorized(request.peer))
+                    if request.transport == .udp, var extra = current.version3 {
+                        extra.agents = Self.views(extra.agents, fittingDatagramOf: Self.datagramReplyBytes)
+                        current.version3 = extra
+                    }
+                    statsWire.lay(current, into: stats)
+                    return .result
+                },
+                RPCProcedure(AuthRelayProgram.reportBootEndV3, argument: AuthRelayProgram.bootEnd, ar_boot_end.self,
+                             result: AuthRelayProgram.status, ar_status.self) { [unowned self] request, report, status in
+                    injectDelay()
+                    let received = ReceivedBootEnd(report.pointee)
+                    status.pointee = ar_status(rawValue: core.reportBootEnd(received, from: request.peer).rawValue)
+                    afterBatch()
                     return .result
                 },
             ]),
         ]
+    }
+
+    /// A version 3 GET_STATS answer over udp fits libtirpc's default datagram
+    /// buffer (UDPMSGSIZE, 8,800 bytes): a client's `clnt_dg` cannot read a
+    /// larger one, and a 40-byte request must not draw a 60 KB answer (a
+    /// reflection). The views that do not fit are left out (tcp and unix have them all).
+    static let datagramReplyBytes = 8800
+
+    /// The first `views` whose encoding, with the reply header (24 bytes) and
+    /// the counters (88 + 72 + the array count 4), fits `limit` bytes.
+    static func views(_ views: [AgentView], fittingDatagramOf limit: Int) -> [AgentView] {
+        var used = 24 + 88 + 72 + 4
+        var count = 0
+        for view in views {
+            func xdrString(_ text: String) -> Int { 4 + (min(text.utf8.count, Event.maxIDBytes) + 3) / 4 * 4 }
+            used += xdrString(view.agentID) + xdrString(view.bootID) + 16 + 80  // two hypers, ar_agent_status
+            guard used <= limit else { break }
+            count += 1
+        }
+        return Array(views.prefix(count))
     }
 
     /// --inject-delay: a slow collector on purpose, before anything else.
@@ -69,7 +124,8 @@ extension ReceivedEvent {
     init(_ event: ar_event) {
         self.init(
             sequence: UInt64(event.seq), timestampNanoseconds: UInt64(event.timestamp_ns),
-            kind: UInt32(event.kind.rawValue), verdict: UInt32(event.verdict.rawValue),
+            // The enums' bits as sent: -1 arrives as 0xFFFFFFFF, and the output names it signed ("kind--1").
+            kind: UInt32(truncatingIfNeeded: event.kind.rawValue), verdict: UInt32(truncatingIfNeeded: event.verdict.rawValue),
             decisionNanoseconds: UInt64(event.decision_ns),
             pid: event.pid, ppid: event.ppid, uid: event.uid, gid: event.gid, flags: event.flags,
             executablePath: Self.bytes(of: event.exe_path), targetPath: Self.bytes(of: event.target_path),
@@ -91,13 +147,42 @@ extension ReceivedBatch {
         bootID = ReceivedEvent.bytes(of: batch.header.boot_id)
         firstSequence = UInt64(batch.header.first_seq)
         dropped = UInt64(batch.header.dropped)
+        losses.removeAll(keepingCapacity: true)
+        status = nil
+        loadEvents(batch)
+    }
+
+    /// Lays a version 3 batch into this value: its header (losses and status), and its events.
+    mutating func load(_ batch: ar3_event_batch) {
+        agentID = ReceivedEvent.bytes(of: batch.header.agent_id)
+        bootID = ReceivedEvent.bytes(of: batch.header.boot_id)
+        firstSequence = UInt64(batch.header.first_seq)
+        dropped = 0
+        losses.removeAll(keepingCapacity: true)
+        if let wire = batch.header.losses.losses_val {
+            for index in 0..<Int(batch.header.losses.losses_len) { losses.append(LossRange(wire: wire[index])) }
+        }
+        status = AgentStatus(wire: batch.header.status)
+        loadEvents(batch)
+    }
+
+    private mutating func loadEvents(_ batch: some WireEventBatch) {
         events.removeAll(keepingCapacity: true)
         // xdr_array (and BatchDecoder) allocate the array whenever the count is not 0.
-        guard let wire = batch.events.events_val else { return }
-        let count = Int(batch.events.events_len)
+        guard let wire = batch.eventArray else { return }
+        let count = Int(batch.eventCount)
         events.reserveCapacity(count)
         for index in 0..<count {
             events.append(ReceivedEvent(wire[index]))
         }
+    }
+}
+
+extension ReceivedBootEnd {
+    /// Views of `report`'s strings: valid while the decoded argument is.
+    init(_ report: ar_boot_end) {
+        self.init(agentID: ReceivedEvent.bytes(of: report.agent_id), bootID: ReceivedEvent.bytes(of: report.boot_id),
+                  ending: UInt32(truncatingIfNeeded: report.ending.rawValue), lastSequence: UInt64(report.last_seq),
+                  endedNanoseconds: UInt64(report.ended_ns), reportedBy: ReceivedEvent.bytes(of: report.reported_by))
     }
 }

@@ -9,23 +9,36 @@ import Foundation
 #endif
 
 extension OutputLine {
-    /// What a line proves was handled for its (agent, boot), for de-duplication
-    /// after a restart: an event's seq, a gap's last missing seq, or the seq
-    /// before a reported drop; with an agent_dropped line's report, to
-    /// recognise a retried drop-only batch. Nil for legacy events (no ids).
-    var handled: (key: AgentKey, highest: UInt64, dropReport: SequenceTracker.DropReport?)? {
+    /// What a line read back at start proves was handled.
+    enum Replayed: Equatable {
+        /// Sequences of `key` up to `highest` were handled: an event's seq, a
+        /// loss range's last seq, or the seq before a reported drop; with an
+        /// agent_dropped line's report, to recognise a retried drop-only batch.
+        case handled(key: AgentKey, highest: UInt64, dropReport: SequenceTracker.DropReport?)
+        /// The run's end was written: it is not written again.
+        case bootEnd(AgentKey)
+        /// A start without history, and its `state_lost` line.
+        case stateLost(startedNanoseconds: UInt64)
+    }
+
+    /// Nil for legacy events (no ids).
+    var replayed: Replayed? {
         switch self {
         case .event(let event):
             guard let agent = event.agentID, let boot = event.bootID else { return nil }
-            return (AgentKey(agentID: agent, bootID: boot), event.sequence, nil)
+            return .handled(key: AgentKey(agentID: agent, bootID: boot), highest: event.sequence, dropReport: nil)
         case .loss(let line):
             let key = AgentKey(agentID: line.agentID, bootID: line.bootID)
             switch line.loss {
-            case .sequenceGap(_, let last):
-                return (key, last, nil)
+            case .sequenceGap(_, let last), .range(_, let last, _):
+                return .handled(key: key, highest: last, dropReport: nil)
             case .agentDropped(let count, let before):
-                return (key, before &- 1, SequenceTracker.DropReport(beforeSequence: before, count: count))
+                return .handled(key: key, highest: before &- 1, dropReport: SequenceTracker.DropReport(beforeSequence: before, count: count))
             }
+        case .bootEnd(let line):
+            return .bootEnd(AgentKey(agentID: line.agentID, bootID: line.bootID))
+        case .stateLost(let line):
+            return .stateLost(startedNanoseconds: line.startedNanoseconds)
         }
     }
 }
@@ -39,25 +52,42 @@ package enum SinkReplay {
                                _ visit: (OutputLine) -> Void) throws(SinkError) -> Int64 {
         var start = (file: 0, offset: Int64(0))
         if let position {
-            if let index = files.firstIndex(where: { status(of: $0).map { ($0.device, $0.inode) == (position.device, position.inode) } ?? false }),
-               position.offset <= status(of: files[index])?.size ?? -1 {
-                start = (index, position.offset)
+            if let found = self.start(in: files, at: position) {
+                start = found
             } else {
-                // The checkpoint names a file that is gone or shorter than it says
-                // (e.g. lost on power failure under --fsync never): read everything.
                 logger.warning("the state checkpoint does not match the output files; reading all of them",
                                metadata: ["files": "\(files.count)"])
             }
         }
+        return try replay(files: files, from: start, logger: logger) { line, _ in visit(line) }.bytes
+    }
+
+    /// Where the checkpoint's `position` is in `files`: the file (by device and
+    /// inode, which rotation's rename keeps) and the offset; nil when no file is
+    /// that one or it is shorter than the offset (truncated, deleted, or lost on
+    /// power failure under --fsync never).
+    package static func start(in files: [String], at position: SinkPosition) -> (file: Int, offset: Int64)? {
+        guard let index = files.firstIndex(where: { status(of: $0).map { ($0.device, $0.inode) == (position.device, position.inode) } ?? false }),
+              position.offset <= status(of: files[index])?.size ?? -1
+        else { return nil }
+        return (index, position.offset)
+    }
+
+    /// Calls `visit` with every line from `start` on and the index of its file.
+    /// Returns the bytes read and the lines decoded.
+    package static func replay(files: [String], from start: (file: Int, offset: Int64), logger: Logger,
+                               _ visit: (OutputLine, Int) -> Void) throws(SinkError) -> (bytes: Int64, lines: Int) {
         var total: Int64 = 0
+        var decoded = 0
         let decoder = JSONDecoder()
         var undecodable = 0
         for index in start.file..<files.count {
             let offset = index == start.file ? start.offset : 0
             do {
                 total += try readLines(files[index], from: offset) { line in
-                    if let decoded = try? decoder.decode(OutputLine.self, from: Data(line)) {
-                        visit(decoded)
+                    if let line = try? decoder.decode(OutputLine.self, from: Data(line)) {
+                        decoded += 1
+                        visit(line, index)
                     } else {
                         undecodable += 1
                     }
@@ -71,7 +101,7 @@ package enum SinkReplay {
         if undecodable > 0 {
             logger.warning("skipped lines that are not JSON while reading the output back", metadata: ["lines": "\(undecodable)"])
         }
-        return total
+        return (total, decoded)
     }
 
     private static func status(of path: String) -> FileStatus? {

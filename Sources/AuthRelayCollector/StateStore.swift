@@ -27,10 +27,19 @@ final class StateStore {
             /// The last header drop report recorded (see SequenceTracker.DropReport).
             var drop_report_before_seq: UInt64?
             var drop_report_count: UInt64?
+            /// A boot_end line was written for this run (absent: no).
+            var boot_end: Bool?
+            /// Its last line is in the file `position` names (absent, from an older
+            /// collector: assumed so). What the output must hold if that file is intact.
+            var in_current_file: Bool?
         }
         var format = 1
         var position: SinkPosition?
         var agents: [Agent]
+        /// When a start found neither checkpoint nor output (see CollectorCore.historyLostAt); absent: never.
+        var history_lost_ns: UInt64?
+        /// The `state_lost` line of that start was written.
+        var state_lost_noted: Bool?
     }
 
     let directory: String

@@ -5,8 +5,9 @@ import SystemSupport
 /// An ONC RPC server that owns its event loop and its sockets.
 ///
 /// - It binds its listeners itself (bind address, unix socket mode, stale
-///   socket file removal), accepts connections itself (over `maxConnections`
-///   it accepts and closes at once), and closes connections idle for `idleTimeout`.
+///   socket file removal), accepts connections itself (with `maxConnections`
+///   open, a new one closes the least recently active: see `EvictionOrder`),
+///   and closes connections idle for `idleTimeout`.
 /// - One thread polls a wake-up signal, the listeners and the connections. Every
 ///   socket is non-blocking; a stream's records are assembled across reads and
 ///   fragments up to `maxRecordSize` (see `StreamConnection` for why libtirpc's
@@ -30,7 +31,7 @@ import SystemSupport
 public final class RPCServer {
     public struct Configuration: Sendable {
         public var listeners: [Listener]
-        /// Stream connections held at once; more are accepted and closed at once.
+        /// Stream connections held at once; a new one past this closes the least recently active.
         public var maxConnections = 512
         /// A connection that sent nothing for this long is closed.
         public var idleTimeout: Duration = .seconds(300)
@@ -51,8 +52,14 @@ public final class RPCServer {
     /// Counters of the server itself (the handlers count what they do).
     public struct Statistics: Sendable, Equatable {
         public var acceptedConnections: UInt64 = 0
-        /// Accepted and closed at once because `maxConnections` were open.
+        /// Accepted and closed at once. Always 0 since a full table evicts instead
+        /// (`evictedConnections`); kept so the counters keep their names.
         public var refusedConnections: UInt64 = 0
+        /// Closed because `maxConnections` were open and a new one came: the least
+        /// recently active, those that never sent a byte first (libtirpc 1.3.2's
+        /// rule for CVE-2021-46828, which refusing new connections had: a flood of
+        /// idle ones locked every new client out until --idle-timeout).
+        public var evictedConnections: UInt64 = 0
         /// Closed after `idleTimeout` without a byte.
         public var idleConnectionsClosed: UInt64 = 0
         /// Closed for a record over `maxRecordSize` or bytes that are no RPC call.
@@ -103,12 +110,14 @@ public final class RPCServer {
     private var datagramSockets: [ListeningSocket] = []
     private var listenerPausedUntil: [UInt64] = []
     private var connections: [Int32: StreamConnection] = [:]
+    /// Which connection a full table closes for a new one.
+    private var evictionOrder = EvictionOrder()
     private var registeredWithRPCBind: [(program: UInt32, version: UInt32, transport: RPCTransport)] = []
     private let maxConnections: Int
     /// Set by `StopHandle.requestStop()`; polled by `run()`.
     private let wake = WakeSignal()
     private var stopping = false
-    private var lastRefusalLog: UInt64 = 0
+    private var lastEvictionLog: UInt64 = 0
     private let datagram = ByteBuffer()
     private let datagramReply = ByteBuffer()
     private static let readChunk = 64 * 1024
@@ -232,11 +241,9 @@ public final class RPCServer {
     private func accept(on listener: ListeningSocket, index: Int, now: UInt64) {
         // A few at a time, so a burst of connections cannot starve the loop.
         for _ in 0..<64 {
-            let full = connections.count >= maxConnections
             let socket: FileDescriptor
             do {
-                // A connection refused for `maxConnections` is closed at once: not worth making non-blocking.
-                guard let accepted = try listener.accept(nonBlocking: !full) else { return }
+                guard let accepted = try listener.accept(nonBlocking: true) else { return }
                 socket = accepted
             } catch {
                 if error.errno == EMFILE || error.errno == ENFILE {
@@ -246,10 +253,8 @@ public final class RPCServer {
                 }
                 return
             }
-            if full {
-                _ = consume socket
-                refused(listener, now: now)
-                continue
+            if connections.count >= maxConnections {
+                evictLeastRecentlyActive(for: listener, now: now)
             }
             let transport = listener.listener.transport
             if transport == .tcp {
@@ -257,17 +262,27 @@ public final class RPCServer {
             }
             let connection = StreamConnection(socket, transport: transport, now: now)
             connections[connection.fd] = connection
+            evictionOrder.accepted(connection, at: now, open: connections.count)
             connectionCounters.acceptedConnections += 1
             logger.trace("connection accepted", metadata: ["transport": "\(transport)", "peer": "\(connection.peer.map(\.description) ?? "-")"])
         }
     }
 
-    private func refused(_ listener: ListeningSocket, now: UInt64) {
-        connectionCounters.refusedConnections += 1
-        if now &- lastRefusalLog > 10_000_000_000 {
-            lastRefusalLog = now
-            logger.warning("refusing connections: \(maxConnections) are open (max connections)",
-                           metadata: ["listener": "\(listener.listener)", "refused so far": "\(connectionCounters.refusedConnections)"])
+    /// The table is full and a new connection came: the least recently active
+    /// one is closed (one that never sent a byte before any that did), so an
+    /// idle flood cannot lock a new client out, and a client that keeps sending
+    /// is never the one closed while an idle one is open.
+    private func evictLeastRecentlyActive(for listener: ListeningSocket, now: UInt64) {
+        guard let victim = evictionOrder.leastRecentlyActive(in: connections, now: now) else { return }
+        let idle = now &- victim.lastActivity
+        close(victim, reason: nil)
+        connectionCounters.evictedConnections += 1
+        if now &- lastEvictionLog > 10_000_000_000 {
+            lastEvictionLog = now
+            logger.warning("connection table full: closing the least recently active connection for each new one", metadata: [
+                "max connections": "\(maxConnections)", "listener": "\(listener.listener)",
+                "closed so far": "\(connectionCounters.evictedConnections)", "idle ms": "\(idle / 1_000_000)",
+            ])
         }
     }
 
@@ -416,5 +431,85 @@ public final class RPCServer {
                 serve(connection, now: SystemClock.monotonicNanoseconds())
             }
         }
+    }
+}
+
+/// The order a full connection table closes connections in, kept cheaply: the
+/// hot path only updates `lastActivity` (a store per read, as before); the
+/// work is done at accept and, when the table is full, per eviction.
+///
+/// 1. Connections that have sent nothing since an earlier loop pass accepted
+///    them go first, oldest accept first: they sit in a FIFO in accept order,
+///    and one that has sent a byte since (its `lastActivity` moved off its
+///    accept time) or was closed is skipped when reached. Amortized O(1).
+///    Connections accepted in this pass are not taken here: they have not been
+///    read yet, so a new client is never closed for being new.
+/// 2. Then the least recent `lastActivity`: one scan takes the least recent
+///    sixteenth, sorted; each eviction takes the first of them whose
+///    `lastActivity` has not moved since (one that moved is now among the most
+///    recent; one accepted after the scan is in the FIFO). So each pick is
+///    exactly the least recently active, for a scan per 1/16 of the table.
+/// 3. Only when nothing else is open: the oldest connection of this pass.
+///
+/// Weak references: a closed connection's buffers are freed at once, not when
+/// its entry is reached.
+private struct EvictionOrder {
+    private struct Entry {
+        weak var connection: StreamConnection?
+        /// Its `lastActivity` when the entry was made (for the FIFO: its accept time).
+        let activity: UInt64
+    }
+
+    private var silent: [Entry] = []
+    private var silentHead = 0
+    private var active: [Entry] = []
+    private var activeHead = 0
+
+    mutating func accepted(_ connection: StreamConnection, at now: UInt64, open: Int) {
+        silent.append(Entry(connection: connection, activity: now))
+        // Entries of connections that have sent or closed are dropped now and then: the FIFO stays O(open).
+        if silent.count > 2 * open + 64 {
+            silent = silent[silentHead...].filter { entry in entry.connection.map { $0.lastActivity == entry.activity } ?? false }
+            silentHead = 0
+        }
+    }
+
+    /// The connection to close; `now` is this loop pass's time, which its accepts share.
+    mutating func leastRecentlyActive(in table: [Int32: StreamConnection], now: UInt64) -> StreamConnection? {
+        if let connection = takeSilent(table, acceptedBefore: now) { return connection }
+        if let connection = Self.take(from: &active, head: &activeHead, table) { return connection }
+        let all = table.values.map { Entry(connection: $0, activity: $0.lastActivity) }.sorted { $0.activity < $1.activity }
+        active = Array(all.prefix(max(1, all.count / 16)))
+        activeHead = 0
+        return Self.take(from: &active, head: &activeHead, table) ?? takeSilent(table, acceptedBefore: .max)
+    }
+
+    /// The oldest connection still silent since its accept, accepted before `limit`.
+    private mutating func takeSilent(_ table: [Int32: StreamConnection], acceptedBefore limit: UInt64) -> StreamConnection? {
+        while silentHead < silent.count {
+            let entry = silent[silentHead]
+            guard entry.activity < limit else { return nil }  // accepted in this pass, and so is the rest
+            silentHead += 1
+            if let connection = entry.connection, table[connection.fd] === connection, connection.lastActivity == entry.activity {
+                return connection
+            }
+        }
+        silent.removeAll(keepingCapacity: true)
+        silentHead = 0
+        return nil
+    }
+
+    /// The first entry from `head` whose connection is open and as active as it was; nil when none is.
+    private static func take(from entries: inout [Entry], head: inout Int, _ table: [Int32: StreamConnection]) -> StreamConnection? {
+        while head < entries.count {
+            let entry = entries[head]
+            head += 1
+            if let connection = entry.connection, table[connection.fd] === connection, connection.lastActivity == entry.activity {
+                return connection
+            }
+        }
+        entries.removeAll(keepingCapacity: true)
+        head = 0
+        return nil
     }
 }

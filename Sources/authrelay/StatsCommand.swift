@@ -14,15 +14,16 @@ struct StatsCommand: ParsableCommand {
 
     @OptionGroup var target: CollectorOptions
 
-    @Option(help: "Output format: table, json, or prometheus (for node_exporter's textfile collector).")
+    @Option(help: "Output format: table, json, or prometheus (for node_exporter's textfile collector). A version 3 collector adds its loss, boot and connection counters and one view per agent run.")
     var format: Format = .table
 
     @Option(help: "Seconds to wait for the answer.")
     var timeout = Seconds(.seconds(2))
 
     func run() throws {
-        let client = CollectorClient(endpoint: target.collector, program: target.program.value,
-                                     timeout: timeout.duration, connectTimeout: timeout.duration)
+        // Version 3's GET_STATS when the collector has it, else version 2's.
+        let client = CollectorStatsClient(endpoint: target.collector, program: target.program.value,
+                                          timeout: timeout.duration, connectTimeout: timeout.duration)
         let stats = try client.stats()
         let report = CollectorStatsReport(stats: stats, collector: target.collector.description)
         switch format {

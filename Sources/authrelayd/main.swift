@@ -10,7 +10,7 @@ import SystemSupport
 struct AuthRelayDaemon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "authrelayd",
-        abstract: "Collect authorization events over ONC RPC (versions 1 and 2) into JSON Lines.",
+        abstract: "Collect authorization events over ONC RPC (versions 1, 2 and 3) into JSON Lines.",
         discussion: "Docs/Operations.md explains running it under systemd, rpcbind and troubleshooting.")
 
     @Option(help: ArgumentHelp("Program number to serve (decimal or 0x hex).", valueName: "number"))
@@ -52,7 +52,7 @@ struct AuthRelayDaemon: ParsableCommand {
     @Option(help: ArgumentHelp("Rotated output files to keep.", valueName: "count"))
     var rotateKeep: Int = 8
 
-    @Option(help: "Open stream connections allowed; more are refused.")
+    @Option(help: "Open stream connections allowed; a new one past this closes the least recently active.")
     var maxConnections: Int = 512
 
     @Option(help: ArgumentHelp("Close a connection idle for this many seconds.", valueName: "seconds"))

@@ -23,17 +23,17 @@ struct OutputLineTests {
         return (lines, try #require(FileSystem.readText(path)))
     }
 
-    /// The line a reader should get for `event` (the writer's rules, restated).
+    /// The line a reader should get for `event` (the writer's rules, restated: unknown enum values signed, as XDR's are).
     func expectedLine(_ event: ReceivedEvent, agent: [UInt8]?, boot: [UInt8]?, received: UInt64, peer: PeerCredentials?) -> OutputLine {
         let kind = switch event.kind {
         case 1: "open"
         case 2: "exec"
-        default: "kind-\(event.kind)"
+        default: "kind-\(Int32(bitPattern: event.kind))"
         }
         let verdict = switch event.verdict {
         case 0: "allow"
         case 1: "deny"
-        default: "verdict-\(event.verdict)"
+        default: "verdict-\(Int32(bitPattern: event.verdict))"
         }
         let hexDigits = Array("0123456789abcdef")
         let digest = String(event.digest.flatMap { [hexDigits[Int($0 >> 4)], hexDigits[Int($0 & 0x0F)]] })
@@ -158,9 +158,97 @@ struct OutputLineTests {
             #"{"type":"loss","reason":"sequence_gap","agent_id":"a","boot_id":"b","count":2,"first_seq":3,"last_seq":4,"received_ns":9"# + peerFields,
             #"{"type":"loss","reason":"agent_dropped","agent_id":"a","boot_id":"b","count":6,"before_seq":5,"received_ns":9"# + peerFields,
             #"{"type":"event","source":"batch","agent_id":"a","boot_id":"b","seq":1,"timestamp_ns":2,"kind":"open","verdict":"deny","decision_ns":3,"pid":-4,"ppid":5,"uid":6,"gid":7,"flags":3,"exe_path":"/bin/a\"b","target_path":"/t","digest":"dead","received_ns":9"# + peerFields,
-            #"{"type":"event","source":"batch","agent_id":"a","boot_id":"b","seq":2,"timestamp_ns":0,"kind":"kind-4294967295","verdict":"verdict-9","decision_ns":0,"pid":0,"ppid":0,"uid":0,"gid":0,"flags":0,"exe_path":"\ufffd","target_path":"","digest":"","received_ns":9"# + peerFields,
+            #"{"type":"event","source":"batch","agent_id":"a","boot_id":"b","seq":2,"timestamp_ns":0,"kind":"kind--1","verdict":"verdict-9","decision_ns":0,"pid":0,"ppid":0,"uid":0,"gid":0,"flags":0,"exe_path":"\ufffd","target_path":"","digest":"","received_ns":9"# + peerFields,
             #"{"type":"event","source":"legacy","seq":1,"timestamp_ns":2,"kind":"open","verdict":"deny","decision_ns":3,"pid":-4,"ppid":5,"uid":6,"gid":7,"flags":3,"exe_path":"/bin/a\"b","target_path":"/t","digest":"dead","received_ns":8}"#,
         ].map { $0 + "\n" }.joined())
+    }
+
+    @Test("negative XDR enum values are written signed, through AuthRelayProtocol's name table, in every version")
+    func negativeEnums() throws {
+        let events = [(UInt32(bitPattern: -1), UInt32(bitPattern: -2)), (UInt32(bitPattern: Int32.min), 7), (3, UInt32(bitPattern: -1))]
+            .enumerated().map { index, values in reports.event(UInt64(index + 1), kind: values.0, verdict: values.1) }
+        let batch = ReportContext(agentID: reports.view("a"), bootID: reports.view("b"), receivedNanoseconds: 1, peer: nil)
+        let (lines, text) = try roundTrip { sink in
+            try sink.write(events: events[...], losses: [], context: batch)
+            try sink.writeLegacy(events[0], context: ReportContext(agentID: nil, bootID: nil, receivedNanoseconds: 1, peer: nil))
+        }
+        #expect(text.contains(#""kind":"kind--1","verdict":"verdict--2""#))
+        #expect(text.contains(#""kind":"kind--2147483648","verdict":"verdict-7""#))
+        #expect(text.contains(#""kind":"kind-3","verdict":"verdict--1""#))
+        let names = lines.compactMap { line -> String? in
+            guard case .event(let event) = line else { return nil }
+            return event.kind + " " + event.verdict
+        }
+        #expect(names == ["kind--1 verdict--2", "kind--2147483648 verdict-7", "kind-3 verdict--1", "kind--1 verdict--2"])
+        #expect(names.first == Event.Kind.name(of: UInt32(bitPattern: -1)) + " " + Event.Verdict.name(of: UInt32(bitPattern: -2)))
+    }
+
+    @Test("version 3 loss lines (every reason, output_lost too), boot_end and state_lost lines decode to what was written")
+    func version3Lines() throws {
+        let losses: [LossRecord] = RangeReason.allCases.enumerated().map { index, reason in
+            .range(first: UInt64(index * 10 + 1), last: index == 0 ? .max : UInt64(index * 10 + 5), reason: reason)
+        }
+        let peer = PeerCredentials(pid: 3, uid: 4, gid: 5)
+        let context = ReportContext(agentID: reports.view("agent\n1"), bootID: reports.view([0xFF, 0x41]), receivedNanoseconds: 9, peer: peer)
+        let notes: [CollectorNote] = [
+            .bootEnd(ending: .clean, lastSequence: .max, endedNanoseconds: 8, reportedBy: reports.view("next\"boot")),
+            .bootEnd(ending: .unclean, lastSequence: 0, endedNanoseconds: .max, reportedBy: reports.view([0xC3])),
+            .stateLost(startedNanoseconds: 6, firstSequence: .max),
+        ]
+        let (lines, _) = try roundTrip { sink in
+            try sink.write(events: [][...], losses: losses, context: context)
+            for note in notes { try sink.write(note: note, context: context) }
+        }
+        let agent = "agent\n1", boot = "\u{FFFD}A"
+        #expect(Array(lines.prefix(losses.count)) == losses.map {
+            .loss(OutputLine.LossLine(loss: $0, agentID: agent, bootID: boot, receivedNanoseconds: 9, peer: peer))
+        })
+        #expect(Array(lines.dropFirst(losses.count)) == [
+            .bootEnd(OutputLine.BootEndLine(agentID: agent, bootID: boot, ending: .clean, lastSequence: .max, endedNanoseconds: 8,
+                                            reportedBy: "next\"boot", receivedNanoseconds: 9, peer: peer)),
+            .bootEnd(OutputLine.BootEndLine(agentID: agent, bootID: boot, ending: .unclean, lastSequence: 0, endedNanoseconds: .max,
+                                            reportedBy: "\u{FFFD}", receivedNanoseconds: 9, peer: peer)),
+            .stateLost(OutputLine.StateLostLine(agentID: agent, bootID: boot, firstSequence: .max, startedNanoseconds: 6,
+                                                receivedNanoseconds: 9, peer: peer)),
+        ])
+        // 1...UInt64.max is one more than a count can say: it saturates, and still reads back.
+        guard case .loss(let first) = lines.first else { return }
+        #expect(first.loss.count == .max)
+    }
+
+    @Test("the version 3 lines' bytes are the documented format (Docs/Protocol.md)")
+    func version3ExactBytes() throws {
+        let context = ReportContext(agentID: reports.view("a"), bootID: reports.view("b"), receivedNanoseconds: 9, peer: nil)
+        let (_, text) = try roundTrip { sink in
+            try sink.write(events: [][...], losses: [.range(first: 3, last: 4, reason: .spoolEvicted), .range(first: 5, last: 5, reason: .outputLost)],
+                           context: context)
+            try sink.write(note: .bootEnd(ending: .unclean, lastSequence: 7, endedNanoseconds: 8, reportedBy: reports.view("c")), context: context)
+            try sink.write(note: .stateLost(startedNanoseconds: 6, firstSequence: 10), context: context)
+        }
+        #expect(text == [
+            #"{"type":"loss","reason":"spool_evicted","agent_id":"a","boot_id":"b","count":2,"first_seq":3,"last_seq":4,"received_ns":9}"#,
+            #"{"type":"loss","reason":"output_lost","agent_id":"a","boot_id":"b","count":1,"first_seq":5,"last_seq":5,"received_ns":9}"#,
+            #"{"type":"boot_end","agent_id":"a","boot_id":"b","ending":"unclean","last_seq":7,"ended_ns":8,"reported_by":"c","received_ns":9}"#,
+            #"{"type":"state_lost","agent_id":"a","boot_id":"b","first_seq":10,"started_ns":6,"received_ns":9}"#,
+        ].map { $0 + "\n" }.joined())
+    }
+
+    @Test("SinkReplay recovers what de-duplication needs from every line type")
+    func replayed() {
+        let key = AgentKey(agentID: "a", bootID: "b")
+        func line(_ loss: LossRecord) -> OutputLine {
+            .loss(OutputLine.LossLine(loss: loss, agentID: "a", bootID: "b", receivedNanoseconds: 0, peer: nil))
+        }
+        #expect(line(.range(first: 5, last: 9, reason: .queueFull)).replayed == .handled(key: key, highest: 9, dropReport: nil))
+        #expect(line(.range(first: 1, last: 4, reason: .outputLost)).replayed == .handled(key: key, highest: 4, dropReport: nil))
+        #expect(line(.agentDropped(count: 2, beforeSequence: 7)).replayed
+            == .handled(key: key, highest: 6, dropReport: SequenceTracker.DropReport(beforeSequence: 7, count: 2)))
+        let bootEnd = OutputLine.bootEnd(OutputLine.BootEndLine(agentID: "a", bootID: "b", ending: .clean, lastSequence: 3,
+                                                                endedNanoseconds: 0, reportedBy: "c", receivedNanoseconds: 0, peer: nil))
+        #expect(bootEnd.replayed == .bootEnd(key))
+        let stateLost = OutputLine.stateLost(OutputLine.StateLostLine(agentID: "a", bootID: "b", firstSequence: 9, startedNanoseconds: 5,
+                                                                      receivedNanoseconds: 0, peer: nil))
+        #expect(stateLost.replayed == .stateLost(startedNanoseconds: 5))
     }
 
     @Test("every field name of the schema is one the documented format uses")
@@ -168,8 +256,12 @@ struct OutputLineTests {
         let documented: Set<String> = [
             "type", "source", "reason", "agent_id", "boot_id", "seq", "timestamp_ns", "kind", "verdict", "decision_ns", "pid", "ppid",
             "uid", "gid", "flags", "exe_path", "target_path", "digest", "count", "before_seq", "first_seq", "last_seq", "received_ns",
-            "peer_uid", "peer_gid", "peer_pid",
+            "peer_uid", "peer_gid", "peer_pid", "ending", "ended_ns", "reported_by", "started_ns",
         ]
         #expect(Set(OutputLine.Key.allCases.map(\.stringValue)) == documented)
+        #expect(Set(OutputLine.LossReason.allCases.map(\.rawValue)) == [
+            "agent_dropped", "sequence_gap", "queue_full", "spool_evicted", "spool_corrupt", "refused", "output_lost",
+        ])
+        #expect(Set(OutputLine.LineType.allCases.map(\.rawValue)) == ["event", "loss", "boot_end", "state_lost"])
     }
 }

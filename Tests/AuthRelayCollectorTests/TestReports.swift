@@ -1,4 +1,5 @@
 @testable import AuthRelayCollector
+import AuthRelayProtocol
 import Logging
 import ONCRPC
 import SystemSupport
@@ -34,6 +35,19 @@ final class TestReports {
         return ReceivedBatch(agentID: view(agent), bootID: view(boot), firstSequence: first, dropped: dropped,
                              events: ContiguousArray(numbers.map { event($0) }))
     }
+
+    /// A version 3 batch: events `sequences` and `losses` as given, with a status.
+    func batchV3(agent: String = "agent-1", boot: String = "boot-1", first: UInt64, sequences: [UInt64],
+                 losses: [LossRange] = [], status: AgentStatus = AgentStatus()) -> ReceivedBatch {
+        ReceivedBatch(agentID: view(agent), bootID: view(boot), firstSequence: first, dropped: 0,
+                      events: ContiguousArray(sequences.map { event($0) }), losses: ContiguousArray(losses), status: status)
+    }
+
+    func bootEnd(agent: String = "agent-1", boot: String = "boot-1", ending: UInt32 = 1, last: UInt64 = 9,
+                 reportedBy: [UInt8] = Array("boot-2".utf8)) -> ReceivedBootEnd {
+        ReceivedBootEnd(agentID: view(agent), bootID: view(boot), ending: ending, lastSequence: last, endedNanoseconds: 77,
+                        reportedBy: view(reportedBy))
+    }
 }
 
 /// Keeps what it is given (copied: the views end with the call), or fails on demand.
@@ -48,6 +62,8 @@ final class MemorySink: EventSink {
     }
 
     private(set) var writes: [Write] = []
+    /// Boot ends and state_lost lines, as (agent id, boot id, note).
+    private(set) var notes: [(agentID: String, bootID: String, note: String)] = []
     /// Thrown by the next writes while set.
     var failure: SinkError?
 
@@ -64,6 +80,15 @@ final class MemorySink: EventSink {
     func writeLegacy(_ event: ReceivedEvent, context: ReportContext) throws(SinkError) {
         if let failure { throw failure }
         writes.append(Write(agentID: nil, bootID: nil, sequences: [event.sequence], losses: [], peer: context.peer))
+    }
+
+    func write(note: CollectorNote, context: ReportContext) throws(SinkError) {
+        if let failure { throw failure }
+        let text = switch note {
+        case .bootEnd(let ending, let last, _, let by): "boot_end \(ending) \(last) \(String(decoding: by, as: UTF8.self))"
+        case .stateLost(_, let first): "state_lost \(first)"
+        }
+        notes.append((String(decoding: context.agentID!, as: UTF8.self), String(decoding: context.bootID!, as: UTF8.self), text))
     }
 
     var position: SinkPosition? { nil }

@@ -21,7 +21,7 @@ struct CollectorTransportTests {
 
         for (index, endpoint) in [daemon.tcp, daemon.udp, daemon.unix].enumerated() {
             let client = CollectorClient(endpoint: endpoint, timeout: .seconds(5))
-            #expect(try client.negotiate() == .v2)
+            #expect(try client.negotiate() == .v2)  // this client's highest: the collector serves 1...3
             let agent = "agent-\(index)"
             let first = try client.report(Sample.numberedBatch(agent: agent, count: 100, firstSequence: 1))
             #expect(first == BatchAck(status: .ok, accepted: 100, duplicates: 0, highestSequence: 100))
@@ -75,11 +75,16 @@ struct CollectorTransportTests {
         defer { daemon.stop() }
 
         let listing = try LocalRPCBind.entries()
+        for version in 1...3 {
+            for (netid, port) in [("tcp", daemon.tcpPort), ("udp", daemon.udpPort)] {
+                #expect(listing.contains(["\(program)", "\(version)", netid, "\(port)"]), "rpcinfo -p: \(listing)")
+            }
+        }
         for (version, netid, port) in [(1, "tcp", daemon.tcpPort), (2, "tcp", daemon.tcpPort), (1, "udp", daemon.udpPort), (2, "udp", daemon.udpPort)] {
             #expect(listing.contains(["\(program)", "\(version)", netid, "\(port)"]), "rpcinfo -p: \(listing)")
         }
         for flag in ["tcp", "udp", "local"] {
-            for version in 1...2 {
+            for version in 1...3 {
                 let answer = try LocalRPCBind.rpcinfo(["-T", flag, "localhost", String(program), String(version)])
                 #expect(answer.output.contains("ready and waiting"), "rpcinfo -T \(flag): \(answer.output)")
             }
@@ -159,6 +164,10 @@ struct CollectorTransportTests {
         #expect(try CollectorClient(endpoint: mine.udp).report(Sample.numbered(1)).status == .unauthorized)
         let stats = try CollectorClient(endpoint: mine.tcp).stats()  // reading counters is not reporting
         #expect(stats.rejected == 2 && stats.written == 2)
+        // Version 3's views name agent runs (boot ids): only for those who may report.
+        #expect(try Version3Client(mine.unix).report(Sample.batchV3(agent: "v3", first: 1, events: [1])).accepted == 1)
+        #expect(try CollectorStatsClient(endpoint: mine.tcp).stats().version3?.agents.isEmpty == true)
+        #expect(try CollectorStatsClient(endpoint: mine.unix).stats().version3?.agents.map(\.agentID) == ["v3"])
         let mode = try FileSystem.status(mine.socketPath)?.mode
         #expect(mode == 0o660)
     }
