@@ -52,7 +52,11 @@ func twoDecimals(_ value: Double) -> String {
     return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
 }
 
+/// The cluster the benchmark started (none with --url): removed on every way out.
+nonisolated(unsafe) var cluster: TemporaryPostgres?
+
 func fail(_ message: String) -> Never {
+    cluster?.remove()
     Processes.writeToStandardError("authrelay-postgres-bench: \(message)\n")
     exit(1)
 }
@@ -164,7 +168,6 @@ func copyFile(rows count: Int, path: String) throws(SystemError) {
 }
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
-var cluster: TemporaryPostgres?
 let settings: ConnectionSettings
 do {
     if let url = options.url {
@@ -201,6 +204,7 @@ do {
         print("psql \\copy rows=\(options.copyRows) seconds=\(twoDecimals(seconds))"
               + " events_per_s=\(Int(Double(options.copyRows) / seconds)) (one COPY, one transaction, same indexes)")
     }
+    cluster?.remove()
 } catch {
     fail("\(error)")
 }

@@ -16,8 +16,11 @@ import SystemSupport
 /// `password` over TCP (the way a collector on another host connects).
 package final class TemporaryPostgres: Sendable {
     package struct Options: Sendable {
-        /// fsync and synchronous commit as a production server has them; off
-        /// makes tests faster and changes nothing they check short of power loss.
+        /// fsync as a production server has it. Off (fsync=off,
+        /// full_page_writes=off) makes tests faster and loses nothing a
+        /// process crash can lose: a commit still writes its WAL to the kernel
+        /// before it returns (synchronous_commit stays on, so a kill -9 of the
+        /// server keeps every commit); only a machine crash could lose it.
         package var durable = false
         /// More `-c name=value` settings for the server.
         package var settings: [String: String] = [:]
@@ -100,7 +103,6 @@ package final class TemporaryPostgres: Sendable {
         var settings = options.settings
         if !options.durable {
             settings["fsync"] = settings["fsync"] ?? "off"
-            settings["synchronous_commit"] = settings["synchronous_commit"] ?? "off"
             settings["full_page_writes"] = settings["full_page_writes"] ?? "off"
         }
         for (name, value) in settings.sorted(by: { $0.key < $1.key }) { arguments += ["-c", "\(name)=\(value)"] }
@@ -127,6 +129,13 @@ package final class TemporaryPostgres: Sendable {
     /// survives; the next start recovers from the WAL.
     package func kill() {
         if let child = server.withLock({ $0.take() }) { Self.crash(child) }
+    }
+
+    /// Kills the server and removes its directory, data and all: for a
+    /// process that ends without releasing the cluster (an atexit handler).
+    package func remove() {
+        kill()
+        directory.remove()
     }
 
     /// `stop()` (or `kill()` with `crash`), then `start()`.

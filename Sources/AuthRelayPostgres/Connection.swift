@@ -162,14 +162,18 @@ package final class Connection {
         try flush(until: deadline, operation)
         var replies: [Reply] = []
         var firstFailure: StoreError?
-        for _ in 0..<count {
-            guard let reply = try nextReply(until: deadline, operation) else { continue }
-            if firstFailure == nil, let error = reply.failure(operation, connectionBad: !isUsable) { firstFailure = error }
-            replies.append(reply)
-            _ = try nextReply(until: deadline, operation)  // the NULL that ends each command's results
-        }
-        guard let sync = try nextReply(until: deadline, operation), sync.status == .pipelineSync else {
-            throw firstFailure ?? failure(operation, "the server's pipeline answer ended early")
+        do throws(StoreError) {
+            for _ in 0..<count {
+                guard let reply = try nextReply(until: deadline, operation) else { continue }
+                if firstFailure == nil, let error = reply.failure(operation, connectionBad: !isUsable) { firstFailure = error }
+                replies.append(reply)
+                _ = try nextReply(until: deadline, operation)  // the NULL that ends each command's results
+            }
+            guard let sync = try nextReply(until: deadline, operation), sync.status == .pipelineSync else {
+                throw failure(operation, "the server's pipeline answer ended early")
+            }
+        } catch {
+            throw firstFailure ?? error  // the first reason, not the broken connection it led to
         }
         if let firstFailure { throw firstFailure }
         return replies
@@ -217,10 +221,14 @@ package final class Connection {
     private func replies(until deadline: UInt64, _ operation: String) throws(StoreError) -> [Reply] {
         var replies: [Reply] = []
         var firstFailure: StoreError?
-        while let reply = try nextReply(until: deadline, operation) {
-            if firstFailure == nil, let error = reply.failure(operation, connectionBad: !isUsable) { firstFailure = error }
-            replies.append(reply)
-            if reply.status == .copyIn { break }
+        do throws(StoreError) {
+            while let reply = try nextReply(until: deadline, operation) {
+                if firstFailure == nil, let error = reply.failure(operation, connectionBad: !isUsable) { firstFailure = error }
+                replies.append(reply)
+                if reply.status == .copyIn { break }
+            }
+        } catch {
+            throw firstFailure ?? error
         }
         if let firstFailure { throw firstFailure }
         return replies
@@ -231,7 +239,16 @@ package final class Connection {
     private func nextReply(until deadline: UInt64, _ operation: String) throws(StoreError) -> Reply? {
         while PQisBusy(handle) != 0 {
             try wait(for: .readable, until: deadline, operation)
-            if PQconsumeInput(handle) == 0 { throw failure(operation) }
+            if PQconsumeInput(handle) == 0 {
+                // Broken: what libpq read last may be the server's own reason
+                // (a FATAL with its SQLSTATE, e.g. 57P01 at a shutdown).
+                if let result = PQgetResult(handle) {
+                    defer { PQclear(result) }
+                    let reply = Reply(result)
+                    if reply.status == .failed { return reply }
+                }
+                throw failure(operation)
+            }
         }
         guard let result = PQgetResult(handle) else { return nil }
         defer { PQclear(result) }

@@ -21,6 +21,12 @@ package enum Schema {
         /// The version it has now.
         package var now: Int
         package var applied: [Int]
+
+        package init(found: Int, now: Int, applied: [Int]) {
+            self.found = found
+            self.now = now
+            self.applied = applied
+        }
     }
 
     /// The advisory lock key (pg_advisory_xact_lock) every collector takes

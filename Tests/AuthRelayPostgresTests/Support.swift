@@ -21,7 +21,7 @@ enum TestPostgres {
     }()
 
     private static func stopShared() {
-        if case .success(let cluster) = shared { cluster.kill() }
+        if case .success(let cluster) = shared { cluster.remove() }
     }
 
     private static let databases = Atomic<Int>(0)
