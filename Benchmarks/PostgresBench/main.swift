@@ -19,6 +19,7 @@ struct Options {
     var url: String?
     var passwordFile: String?
     var durable = true
+    var rounds = 3
 
     init(_ arguments: [String]) {
         var rest = arguments[...]
@@ -35,11 +36,12 @@ struct Options {
             case "--copy-rows": copyRows = Int(value()) ?? copyRows
             case "--url": url = value()
             case "--password-file": passwordFile = value()
+            case "--rounds": rounds = max(1, Int(value()) ?? rounds)
             case "--not-durable": durable = false
             default: fail("""
                 unknown flag \(flag)
                 usage: authrelay-postgres-bench [--seconds N] [--batch N] [--writers 1,4] [--methods arrays,copy]
-                       [--copy-rows N] [--url postgresql://... [--password-file F]] [--not-durable]
+                       [--copy-rows N] [--rounds N] [--url postgresql://... [--password-file F]] [--not-durable]
                 """)
             }
         }
@@ -143,6 +145,14 @@ func run(method: EventStore.WriteMethod, writers: Int, options: Options, setting
     return result
 }
 
+func median(_ values: [Int]) -> Int {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+let copyColumns = "agent_id, boot_id, seq, timestamp_ns, kind, verdict, decision_ns, pid, ppid, uid, gid, flags, "
+    + "exe_path, target_path, digest, received_ns, peer_uid, peer_gid, peer_pid, collector_id"
+
 /// The rows of `makeBatch` as COPY text (tab-separated, \N for NULL, bytea as \x hex).
 func copyFile(rows count: Int, path: String) throws(SystemError) {
     var text = ""
@@ -177,32 +187,51 @@ do {
         try started.createDatabase("bench")
         cluster = started
         settings = ConnectionSettings(conninfo: started.url(database: "bench"), passwordFile: started.passwordFile)
-        print("cluster: \(started.binaries), port \(started.port), durable \(options.durable) (fsync, synchronous_commit on)")
+        print("cluster: \(started.binaries), port \(started.port), fsync \(options.durable ? "on" : "off"), synchronous_commit on")
     }
     let store = try EventStore.open(settings, collectorID: "bench")
     try store.migrate()
     let version = try store.query("SHOW server_version").first?.first ?? nil
-    print("server \(version ?? "?"), batches of \(options.batch), \(options.seconds) s per run, TCP loopback")
-    for writers in options.writers {
-        for method in options.methods {
+    print("server \(version ?? "?"), batches of \(options.batch), \(options.seconds) s per run, \(options.rounds) rounds, TCP loopback")
+    var copyPath: String?
+    if let cluster {
+        copyPath = FileSystem.directoryName(of: cluster.passwordFile) + "/copy.tsv"
+        try copyFile(rows: options.copyRows, path: copyPath!)
+    }
+    // Every configuration once per round, interleaved, so a noisy neighbour
+    // weighs on all of them alike; the medians are the figures.
+    var rates: [String: [Int]] = [:]
+    var order: [String] = []
+    func record(_ name: String, _ rate: Int) {
+        if rates[name] == nil { order.append(name) }
+        rates[name, default: []].append(rate)
+    }
+    for round in 1...options.rounds {
+        for writers in options.writers {
+            for method in options.methods {
+                _ = try store.query("TRUNCATE events")
+                let result = run(method: method, writers: writers, options: options, settings: settings, round: round)
+                print("round \(round) method=\(method.rawValue) writers=\(writers) events=\(result.events)"
+                      + " events_per_s=\(result.rate) commit_ms_p50=\(twoDecimals(result.percentile(0.5)))"
+                      + " commit_ms_p99=\(twoDecimals(result.percentile(0.99)))")
+                record("store method=\(method.rawValue) writers=\(writers)", result.rate)
+            }
+        }
+        if let cluster, let copyPath {
             _ = try store.query("TRUNCATE events")
-            let result = run(method: method, writers: writers, options: options, settings: settings, round: writers)
-            print("method=\(method.rawValue) writers=\(writers) events=\(result.events) events_per_s=\(result.rate)"
-                  + " commit_ms_p50=\(twoDecimals(result.percentile(0.5)))"
-                  + " commit_ms_p99=\(twoDecimals(result.percentile(0.99)))")
+            let began = SystemClock.monotonicNanoseconds()
+            try cluster.psql(["-c", "\\copy events (\(copyColumns)) FROM '\(copyPath)'"], database: "bench")
+            let rate = Int(Double(options.copyRows) / (Double(SystemClock.monotonicNanoseconds() - began) / 1e9))
+            print("round \(round) psql \\copy rows=\(options.copyRows) events_per_s=\(rate) (one COPY, one transaction)")
+            record("psql \\copy (one transaction)", rate)
         }
     }
-    if let cluster {
-        let file = FileSystem.directoryName(of: cluster.passwordFile) + "/copy.tsv"
-        try copyFile(rows: options.copyRows, path: file)
-        _ = try store.query("TRUNCATE events")
-        let columns = "agent_id, boot_id, seq, timestamp_ns, kind, verdict, decision_ns, pid, ppid, uid, gid, flags, "
-            + "exe_path, target_path, digest, received_ns, peer_uid, peer_gid, peer_pid, collector_id"
-        let began = SystemClock.monotonicNanoseconds()
-        try cluster.psql(["-c", "\\copy events (\(columns)) FROM '\(file)'"], database: "bench")
-        let seconds = Double(SystemClock.monotonicNanoseconds() - began) / 1e9
-        print("psql \\copy rows=\(options.copyRows) seconds=\(twoDecimals(seconds))"
-              + " events_per_s=\(Int(Double(options.copyRows) / seconds)) (one COPY, one transaction, same indexes)")
+    let reference = rates["psql \\copy (one transaction)"].map(median)
+    print("median events/s over \(options.rounds) rounds:")
+    for name in order {
+        let value = median(rates[name]!)
+        let ratio = reference.map { " (\(twoDecimals(Double(value) / Double($0)))x of \\copy)" } ?? ""
+        print("  \(name): \(value)\(ratio)")
     }
     cluster?.remove()
 } catch {

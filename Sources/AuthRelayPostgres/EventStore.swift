@@ -112,26 +112,18 @@ package final class EventStore {
             return receipt
         }
 
+        // One step per table that has rows, and what its reply counts.
         var steps: [Connection.Step] = []
         var kinds: [ReceiptField] = []
-        if !events.isEmpty {
-            steps.append(.init(Tables.events.statementName, try Tables.events.parameters(events, collectorID: collectorID)))
-            kinds.append(.events(events.count))
+        func add<Row>(_ table: Table<Row>, _ rows: [Row], _ kind: ReceiptField) throws(StoreError) {
+            guard !rows.isEmpty else { return }
+            steps.append(.init(table.statementName, try table.parameters(rows, collectorID: collectorID)))
+            kinds.append(kind)
         }
-        if !legacy.isEmpty {
-            steps.append(.init(Tables.legacyEvents.statementName,
-                               try Tables.legacyEvents.parameters(legacy, collectorID: collectorID)))
-            kinds.append(.legacy)
-        }
-        if !losses.isEmpty {
-            steps.append(.init(Tables.losses.statementName, try Tables.losses.parameters(losses, collectorID: collectorID)))
-            kinds.append(.losses(losses.count))
-        }
-        if !bootEnds.isEmpty {
-            steps.append(.init(Tables.bootEnds.statementName,
-                               try Tables.bootEnds.parameters(bootEnds, collectorID: collectorID)))
-            kinds.append(.bootEnds(bootEnds.count))
-        }
+        try add(Tables.events, events, .events(events.count))
+        try add(Tables.legacyEvents, legacy, .legacy)
+        try add(Tables.losses, losses, .losses(losses.count))
+        try add(Tables.bootEnds, bootEnds, .bootEnds(bootEnds.count))
         let replies = try using { connection throws(StoreError) in
             if !connection.hasStatements {
                 // Per session, once the schema is there (after `migrate`, or another collector's).

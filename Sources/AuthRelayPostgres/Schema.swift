@@ -69,15 +69,8 @@ package enum Schema {
         }
     }
 
-    /// Times are CLOCK_REALTIME nanoseconds (bigint, exact, as the protocol
-    /// carries them); uids, gids and flags are bigint so every UInt32 fits.
-    static let version1 = """
-        -- Batch events (protocol versions 2 and 3): the key is the de-duplication,
-        -- exact across any number of collectors and restarts.
-        CREATE TABLE events (
-            agent_id     text    NOT NULL,
-            boot_id      text    NOT NULL,
-            seq          bigint  NOT NULL,
+    /// The columns every event has, batch or legacy (part of version 1: never edited).
+    private static let decisionColumns = """
             timestamp_ns bigint  NOT NULL,
             kind         text    NOT NULL,
             verdict      text    NOT NULL,
@@ -94,7 +87,19 @@ package enum Schema {
             peer_uid     bigint,
             peer_gid     bigint,
             peer_pid     integer,
-            collector_id text    NOT NULL,
+            collector_id text    NOT NULL
+    """
+
+    /// Times are CLOCK_REALTIME nanoseconds (bigint, exact, as the protocol
+    /// carries them); uids, gids and flags are bigint so every UInt32 fits.
+    static let version1 = """
+        -- Batch events (protocol versions 2 and 3): the key is the de-duplication,
+        -- exact across any number of collectors and restarts.
+        CREATE TABLE events (
+            agent_id     text    NOT NULL,
+            boot_id      text    NOT NULL,
+            seq          bigint  NOT NULL,
+            \(decisionColumns),
             PRIMARY KEY (agent_id, boot_id, seq)
         );
         -- Indexes cost ingest (measured with psql \\copy on this 2-core machine: the
@@ -113,23 +118,7 @@ package enum Schema {
         CREATE TABLE legacy_events (
             id           bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             seq          bigint  NOT NULL,
-            timestamp_ns bigint  NOT NULL,
-            kind         text    NOT NULL,
-            verdict      text    NOT NULL,
-            decision_ns  bigint  NOT NULL,
-            pid          integer NOT NULL,
-            ppid         integer NOT NULL,
-            uid          bigint  NOT NULL,
-            gid          bigint  NOT NULL,
-            flags        bigint  NOT NULL,
-            exe_path     text    NOT NULL,
-            target_path  text    NOT NULL,
-            digest       bytea   NOT NULL,
-            received_ns  bigint  NOT NULL,
-            peer_uid     bigint,
-            peer_gid     bigint,
-            peer_pid     integer,
-            collector_id text    NOT NULL
+            \(decisionColumns)
         );
         CREATE INDEX legacy_events_time ON legacy_events (timestamp_ns);
 
