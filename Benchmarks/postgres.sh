@@ -8,7 +8,9 @@
 # them the same kind of rows loaded by `psql \copy` from a file in one COPY
 # (what PostgreSQL itself ingests here). A temporary cluster of its own
 # (fsync and synchronous_commit on, TCP loopback), release build, medians of
-# interleaved rounds.
+# interleaved rounds. Each run also prints the CPU its server processes and
+# the benchmark itself used per event: on a shared machine the rates move by
+# a third from run to run, the CPU per event hardly at all.
 #
 #   Benchmarks/postgres.sh                      3 rounds of 5 s per run
 #   ROUNDS=5 SECONDS_PER_RUN=10 Benchmarks/postgres.sh

@@ -80,9 +80,23 @@ func makeBatch(agent: String, boot: String, firstSequence: UInt64, count: Int) -
     }
 }
 
+/// CPU seconds a process has used (utime + stime of /proc/PID/stat): what a
+/// run costs, whatever else shares the cores (wall-clock rates here move by
+/// a third from run to run with other work on the machine).
+func cpuSeconds(_ pid: Int32) -> Double {
+    guard let stat = FileSystem.readText("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 struct RunResult {
     var events = 0
     var batches = 0
+    /// The writers' server processes' CPU.
+    var serverCPU = 0.0
+    /// This process's CPU (encoding, libpq, the row generation too).
+    var clientCPU = 0.0
     var seconds = 0.0
     var latencies: [UInt64] = []
 
@@ -109,6 +123,10 @@ func run(method: EventStore.WriteMethod, writers: Int, options: Options, setting
             do {
                 let store = try EventStore.open(settings, collectorID: "bench-collector-\(writer)")
                 store.method = method
+                let backend = Int32((try store.query("SELECT pg_backend_pid()").first?.first ?? nil) ?? "") ?? 0
+                _ = try store.store(StoreBatch())  // nothing: connects and prepares before the clock starts
+                let cpuBefore = cpuSeconds(backend)
+                defer { result.serverCPU = cpuSeconds(backend) - cpuBefore }
                 ready.add(1, ordering: .sequentiallyConsistent)
                 while start.load(ordering: .sequentiallyConsistent) == 0 { SystemClock.sleep(.milliseconds(1)) }
                 let deadline = start.load(ordering: .sequentiallyConsistent) + UInt64(options.seconds) * 1_000_000_000
@@ -131,17 +149,20 @@ func run(method: EventStore.WriteMethod, writers: Int, options: Options, setting
             total.withLock { total in
                 total.events += mine.events
                 total.batches += mine.batches
+                total.serverCPU += mine.serverCPU
                 total.latencies += mine.latencies
             }
         }
     }
     while ready.load(ordering: .sequentiallyConsistent) < writers { SystemClock.sleep(.milliseconds(1)) }
+    let clientBefore = cpuSeconds(Processes.currentID)
     let began = SystemClock.monotonicNanoseconds()
     start.store(began, ordering: .sequentiallyConsistent)
     group.joinAll()
     if let failure = failures.withLock({ $0.first }) { fail("a writer failed: \(failure)") }
     var result = total.withLock { $0 }
     result.seconds = Double(SystemClock.monotonicNanoseconds() - began) / 1e9
+    result.clientCPU = cpuSeconds(Processes.currentID) - clientBefore
     return result
 }
 
@@ -201,10 +222,12 @@ do {
     // Every configuration once per round, interleaved, so a noisy neighbour
     // weighs on all of them alike; the medians are the figures.
     var rates: [String: [Int]] = [:]
+    var serverNanoseconds: [String: [Int]] = [:]
     var order: [String] = []
-    func record(_ name: String, _ rate: Int) {
+    func record(_ name: String, _ rate: Int, serverCPUPerEvent: Double? = nil) {
         if rates[name] == nil { order.append(name) }
         rates[name, default: []].append(rate)
+        if let serverCPUPerEvent { serverNanoseconds[name, default: []].append(Int(serverCPUPerEvent * 1e9)) }
     }
     for round in 1...options.rounds {
         for writers in options.writers {
@@ -213,8 +236,11 @@ do {
                 let result = run(method: method, writers: writers, options: options, settings: settings, round: round)
                 print("round \(round) method=\(method.rawValue) writers=\(writers) events=\(result.events)"
                       + " events_per_s=\(result.rate) commit_ms_p50=\(twoDecimals(result.percentile(0.5)))"
-                      + " commit_ms_p99=\(twoDecimals(result.percentile(0.99)))")
-                record("store method=\(method.rawValue) writers=\(writers)", result.rate)
+                      + " commit_ms_p99=\(twoDecimals(result.percentile(0.99)))"
+                      + " server_cpu_us_per_event=\(twoDecimals(result.serverCPU / Double(max(1, result.events)) * 1e6))"
+                      + " client_cpu_us_per_event=\(twoDecimals(result.clientCPU / Double(max(1, result.events)) * 1e6))")
+                record("store method=\(method.rawValue) writers=\(writers)", result.rate,
+                       serverCPUPerEvent: result.serverCPU / Double(max(1, result.events)))
             }
         }
         if let cluster, let copyPath {
@@ -231,7 +257,8 @@ do {
     for name in order {
         let value = median(rates[name]!)
         let ratio = reference.map { " (\(twoDecimals(Double(value) / Double($0)))x of \\copy)" } ?? ""
-        print("  \(name): \(value)\(ratio)")
+        let cpu = serverNanoseconds[name].map { ", server CPU \(twoDecimals(Double(median($0)) / 1000)) us/event" } ?? ""
+        print("  \(name): \(value)\(ratio)\(cpu)")
     }
     cluster?.remove()
 } catch {
