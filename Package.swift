@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "CONCRPC", dependencies: ["CTIRPC"]),
         // Linux calls Glibc's Swift module lacks (eventfd, thread names, SO_PEERCRED, fanotify, signal routing).
         .target(name: "CSystemSupport"),
+        // libpq, PostgreSQL's own C client, found through pkg-config (libpq).
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // The system seam: every libc call the Swift code makes, one error type, owned descriptors.
         .target(name: "SystemSupport", dependencies: ["CSystemSupport", logging]),
 
@@ -56,6 +58,8 @@ let package = Package(
         // The collector: handlers, de-duplication, loss accounting, sinks, the daemon's wiring.
         .target(name: "AuthRelayCollector",
                 dependencies: ["AuthRelayProtocol", "ONCRPC", "CAuthRelayRPC", "SystemSupport", logging]),
+        // The PostgreSQL store: schema and migration, batches committed in one round trip, failures classified.
+        .target(name: "AuthRelayPostgres", dependencies: ["CLibPQ", "SystemSupport"]),
         // The agent: auth sources (fanotify, synthetic) wired to the pipeline and the sender.
         .target(name: "AuthRelayAgent", dependencies: ["AuthRelay", "AuthRelayProtocol", "SystemSupport", logging, histogram]),
 
@@ -83,6 +87,9 @@ let package = Package(
             name: "authrelay",
             dependencies: ["AuthRelay", "AuthRelayCLI", "AuthRelayCollector", "AuthRelayAgent", "AuthRelayLatency",
                            "AuthRelayDemo", "AuthRelayProtocol", "ONCRPC", "SystemSupport", argumentParser, logging]),
+        // Benchmarks/postgres.sh: events/s into a temporary PostgreSQL cluster, beside psql \copy.
+        .executableTarget(name: "authrelay-postgres-bench", dependencies: ["AuthRelayPostgres", "AuthRelayHarness", "SystemSupport"],
+                          path: "Benchmarks/PostgresBench"),
         // Plain C programs from the same generated code: what users run today.
         .executableTarget(name: "legacy-collector", dependencies: ["CAuthRelayRPC"]),
         .executableTarget(name: "legacy-reporter", dependencies: ["CAuthRelayRPC"]),
@@ -105,6 +112,8 @@ let package = Package(
         // What the spool's kill -9 test starts, lets append, and kills.
         .executableTarget(name: "authrelay-spool-writer", dependencies: ["AuthRelaySpool", "SystemSupport"],
                           path: "Tests/AuthRelaySpoolTests/Writer"),
+        // Against a real server: a temporary cluster per suite (TemporaryPostgres).
+        .testTarget(name: "AuthRelayPostgresTests", dependencies: ["AuthRelayPostgres", "AuthRelayHarness", "SystemSupport"]),
         .testTarget(name: "AuthRelayAgentTests",
                     dependencies: ["AuthRelayAgent", "AuthRelay", "AuthRelayProtocol", "SystemSupport", "TestSupport", logging]),
         .testTarget(name: "AuthRelayCLITests",
