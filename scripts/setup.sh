@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a Debian machine ready to build and run AuthRelay: installs libtirpc-dev,
-# rpcsvc-proto (rpcgen) and rpcbind when missing, and starts rpcbind when it is
-# not running. Sourced by scripts/demo.sh and scripts/test.sh; safe to run again.
+# rpcsvc-proto (rpcgen), rpcbind and libpq-dev (the PostgreSQL sink's client
+# library) when missing, and starts rpcbind when it is not running. Sourced by
+# scripts/demo.sh and scripts/test.sh; safe to run again.
 set -euo pipefail
 
 as_root() {
@@ -16,6 +17,7 @@ dpkg -s libtirpc-dev >/dev/null 2>&1 || missing+=(libtirpc-dev)
 command -v rpcgen >/dev/null || missing+=(rpcsvc-proto)
 command -v rpcbind >/dev/null || [[ -x /usr/sbin/rpcbind ]] || missing+=(rpcbind)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+dpkg -s libpq-dev >/dev/null 2>&1 || missing+=(libpq-dev)
 if (( ${#missing[@]} )); then
   echo "setup: installing ${missing[*]}"
   as_root apt-get update -qq

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# The PostgreSQL store's tests run a temporary server of their own.
+source scripts/setup-postgres.sh
 
 rpcgen/generate.sh --check
 swift build 2>&1 | tail -n 3
