@@ -96,6 +96,13 @@ public final class EventSender: Sendable {
         public init(directory: String) {
             self.directory = directory
         }
+
+        /// A spool of `maxBytes`, its segments sized to it (`SpoolSizing.segmentBytes`).
+        public init(directory: String, maxBytes: Int64) {
+            self.directory = directory
+            self.maxBytes = maxBytes
+            segmentBytes = SpoolSizing.segmentBytes(forMaxBytes: maxBytes)
+        }
     }
 
     public enum SubmitResult: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import AuthRelayProtocol
 import Synchronization
+import SystemSupport
 
 /// What the sender had not delivered when it stopped.
 public struct ShutdownReport: Sendable, Equatable {
@@ -16,6 +17,16 @@ public struct ShutdownReport: Sendable, Equatable {
         self.stats = stats
         self.undelivered = undelivered
         self.leftInSpool = leftInSpool
+    }
+
+    /// One line on the spool for a summary; nil when the sender ran without one.
+    public var spoolSummary: String? {
+        guard stats.spool != .off else { return nil }
+        let oldest = stats.oldestSpooledAge.map { ", oldest waiting \($0.shortDescription)" } ?? ""
+        return "spool \(stats.spool): spooled \(stats.spooled), replayed \(stats.replayed), evicted \(stats.spoolEvicted), "
+            + "corrupt \(stats.spoolCorrupt), memory fallbacks \(stats.memoryFallbacks), "
+            + "earlier runs delivered \(stats.earlierRunsDelivered), left in spool \(leftInSpool), "
+            + "\(stats.spoolBytes) bytes in \(stats.spoolSegments) segments\(oldest)"
     }
 
     /// submitted == acknowledged + dropped + evicted + rejected + spoolLost + undelivered.

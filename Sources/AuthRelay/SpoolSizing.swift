@@ -26,6 +26,15 @@ public enum SpoolSizing {
         return segments * segmentBytes
     }
 
+    /// A segment a sixteenth of the spool, between 64 KiB and 8 MiB: eviction
+    /// takes a small share at a time, and a small spool still has segments.
+    public static func segmentBytes(forMaxBytes maxBytes: Int64) -> Int64 {
+        min(defaultSegmentBytes, max(64 << 10, maxBytes / 16))
+    }
+
+    /// The smallest spool the flags take.
+    public static let minimumMaxBytes: Int64 = 1 << 20
+
     /// 320 MiB: a 10-minute outage at 2,000 events/s.
     public static let defaultMaxBytes = bytes(rate: 2000, outage: .seconds(600))
 }
