@@ -98,7 +98,7 @@ final class RpcgenCollector {
 
     /// The last status line of a boot, as numbers (submitted ... usable).
     func lastStatus(boot: String) -> [UInt64]? {
-        lines.last { $0.first == "status" && $0.count == 14 && $0[2] == boot }.map { $0[3...].compactMap { UInt64($0) } }
+        lines.last { $0.first == "status" && $0.count == 13 && $0[2] == boot }.map { $0[3...].compactMap { UInt64($0) } }
     }
 
     var versionOneSequences: [UInt64] {

@@ -17,8 +17,9 @@ enum SpoolTest {
     static func sender(_ endpoint: RPCEndpoint, spool directory: String, agent: String = "spool-test",
                        bootID: String = EventSender.randomBootID(), maxBytes: Int64 = 64 << 20,
                        segmentBytes: Int64 = 256 << 10, capacity: Int = 16_384, memoryBytes: Int = 16 << 20, liveWindowBytes: Int = 2 << 20,
-                       retry: Duration = .milliseconds(300), logger: Logger = quietLogger) -> EventSender {
+                       retry: Duration = .milliseconds(300), program: UInt32? = nil, logger: Logger = quietLogger) -> EventSender {
         var configuration = EventSender.Configuration(endpoint: endpoint, agentID: agent)
+        if let program { configuration.program = program }
         configuration.bootID = bootID
         configuration.capacity = capacity
         configuration.callTimeout = .milliseconds(500)
