@@ -39,11 +39,12 @@ final class RpcgenCollector {
         LocalRPCBind.isRunning && FileSystem.isExecutable("/usr/bin/rpcgen") && FileSystem.isExecutable("/usr/bin/cc")
     }
 
-    init(_ kind: Kind, in directory: TemporaryDirectory) throws {
+    /// `program`: a number of its own (`uniqueProgramNumber()`) unless given (a restart at the same number).
+    init(_ kind: Kind, in directory: TemporaryDirectory, program: UInt32? = nil) throws {
         self.directory = directory
-        program = uniqueProgramNumber()
-        outputPath = directory.file("rpcgen-\(String(program, radix: 16)).out")
-        let built = try Self.build(program: program, kind: kind, in: directory)
+        self.program = program ?? uniqueProgramNumber()
+        outputPath = directory.file("rpcgen-\(String(self.program, radix: 16))-\(UInt32.random(in: 0...UInt32.max)).out")
+        let built = try Self.build(program: self.program, kind: kind, in: directory)
         var arguments: [String] = []
         switch kind {
         case .generatedMain: break
@@ -125,7 +126,7 @@ final class RpcgenCollector {
 
     /// Copies the .x with `program` as its number, runs rpcgen, compiles; the program's path.
     private static func build(program: UInt32, kind: Kind, in directory: TemporaryDirectory) throws -> String {
-        let work = directory.file("rpcgen-\(String(program, radix: 16))")
+        let work = directory.file("rpcgen-\(String(program, radix: 16))-\(UInt32.random(in: 0...UInt32.max))")
         try FileSystem.makeDirectories(work)
         let source = try #require(FileSystem.readText(repositoryFile("rpcgen/authrelay.x")), "rpcgen/authrelay.x not found")
         let renumbered = source.replacing(/\}\s*=\s*0x[0-9A-Fa-f]+\s*;\s*$/.anchorsMatchLineEndings(),
