@@ -6,7 +6,7 @@ package enum EventXDR {
     static let sequenceOffset = 0
     static let timestampOffset = 8
     /// seq, timestamp_ns, kind, verdict, decision_ns, pid, ppid, uid, gid, flags: then exe_path's length.
-    static let fixedBytes = 52
+    package static let fixedBytes = 52
 
     /// Appends `event` as xdr_ar_event would encode it; its size in bytes
     /// (`event.encodedSize`). Strings must be within bounds and hold no NUL

@@ -1,0 +1,77 @@
+@testable import AuthRelay
+import AuthRelayProtocol
+import Logging
+import SystemSupport
+import Testing
+import TestSupport
+
+/// The small parts of the sender with a spool: where a refused submit's
+/// number goes, the ledger of boot ends, the spool's default size.
+@Suite("Spool sender parts")
+struct SpoolSenderPartsTests {
+    static func core(capacity: Int, overflow: EventSender.OverflowPolicy = .dropNewest) -> SenderCore {
+        var configuration = EventSender.Configuration(endpoint: .unix(path: "/nonexistent"), agentID: "parts")
+        configuration.capacity = capacity
+        configuration.overflow = overflow
+        return SenderCore(configuration: configuration)
+    }
+
+    @Test("a refused submit rides on the next queued event, in queue order; with an empty queue it is taken as pending")
+    func dropsTakeTheirPlace() throws {
+        let core = Self.core(capacity: 4)
+        for sequence in UInt64(1)...6 { core.submit(Sample.event(sequence: sequence)) }  // 4 queued, 2 refused
+        #expect(core.counters.dropped.load(ordering: .relaxed) == 2)
+        for expected in 0..<4 {
+            let (item, position) = try #require(core.takePositioned())
+            #expect(position == expected && item.dropsBefore == 0)
+        }
+        #expect(core.submit(Sample.event(sequence: 7)) == .queued)
+        let (carrier, _) = try #require(core.takePositioned())
+        #expect(carrier.event.sequence == 7 && carrier.dropsBefore == 2, "the two drops happened before event 7")
+        core.submit(Sample.event(sequence: 8))
+        core.submit(Sample.event(sequence: 9))
+        core.submit(Sample.event(sequence: 10))
+        core.submit(Sample.event(sequence: 11))
+        core.submit(Sample.event(sequence: 12))  // refused: nothing after it yet
+        while core.takePositioned() != nil {}
+        #expect(core.takeDropsPending() == 1)
+        #expect(core.takeDropsPending() == 0)
+    }
+
+    @Test("drop-oldest: the consumer finds each eviction as a jump in queue positions")
+    func evictionsAreJumps() throws {
+        let core = Self.core(capacity: 4, overflow: .dropOldest)
+        for sequence in UInt64(1)...6 { #expect(core.submit(Sample.event(sequence: sequence)) == .queued) }
+        #expect(core.counters.evicted.load(ordering: .relaxed) == 2)
+        let (first, position) = try #require(core.takePositioned())
+        #expect(first.event.sequence == 3 && position == 2, "positions 0 and 1 were evicted")
+    }
+
+    @Test("the ledger of boot ends: kept across a reopen, one entry per boot, removed once reported")
+    func ledger() throws {
+        let directory = try FileSystem.makeTemporaryDirectory(prefix: "authrelay-ledger")
+        defer { FileSystem.removeTree(directory) }
+        let unclean = BootEnd(agentID: "host 1", bootID: "b1", ending: .unclean, lastSequence: 41, endedNanoseconds: 9, reportedBy: "b3")
+        let clean = BootEnd(agentID: "host 1", bootID: "b2", ending: .clean, lastSequence: 0, endedNanoseconds: 10, reportedBy: "b3")
+        let ledger = BootEndLedger(directory: directory)
+        try ledger.add([unclean, clean])
+        try ledger.add([unclean])
+        #expect(ledger.pending == [unclean, clean])
+        #expect(BootEndLedger(directory: directory).pending == [unclean, clean])
+        try ledger.remove(unclean)
+        #expect(BootEndLedger(directory: directory).pending == [clean])
+        try ledger.remove(clean)
+        #expect(!FileSystem.exists(directory + "/" + BootEndLedger.fileName))
+        try FileSystem.writeFile(directory + "/" + BootEndLedger.fileName, Array("garbage\n\(BootEndLedger.line(clean))".utf8))
+        #expect(BootEndLedger(directory: directory).pending == [clean], "a line that does not read is skipped")
+    }
+
+    @Test("the default spool holds 10 minutes at 2,000 events/s of 240-byte events: 320 MiB")
+    func defaultSize() {
+        #expect(SpoolSizing.realisticEventBytes == 240)
+        #expect(SpoolSizing.defaultMaxBytes == 320 << 20)
+        #expect(Double(SpoolSizing.defaultMaxBytes) >= 1_200_000.0 * Double(SpoolSizing.realisticEventBytes))
+        #expect(SpoolSizing.segmentBytes(forMaxBytes: 1 << 20) == 64 << 10)
+        #expect(SpoolSizing.segmentBytes(forMaxBytes: SpoolSizing.defaultMaxBytes) == 8 << 20)
+    }
+}
