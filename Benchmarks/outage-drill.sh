@@ -19,9 +19,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 scratch="${SCRATCH:-$root/.build-bench}"
 
 echo "building release products in $scratch ..." >&2
-for product in authrelayd authrelay; do
-  swift build -c release --package-path "$root" --scratch-path "$scratch" --product "$product" >&2
-done
+swift build -c release --package-path "$root" --scratch-path "$scratch" >&2
 bin="$scratch/release"
 
 work="$(mktemp -d "${OUTPUT_DIR:-${TMPDIR:-/tmp}}/outage-drill.XXXXXX")"

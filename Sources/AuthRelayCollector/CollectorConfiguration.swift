@@ -1,4 +1,3 @@
-import AuthRelay
 import AuthRelayProtocol
 
 /// What a collector does with reports: where they go and who may send them.

@@ -1,4 +1,3 @@
-import AuthRelay
 import AuthRelayProtocol
 import CAuthRelayRPC
 import Glibc
