@@ -2,25 +2,23 @@ import AuthRelayProtocol
 import Synchronization
 import SystemSupport
 
-/// One queued event and the submits refused just before it.
-struct QueuedEvent {
-    var event: Event
-    /// Submits refused (queue full, or over its byte bound) since the last
-    /// event that carried such a count: they happened before this event, and
-    /// the spooler gives them the sequence numbers before its own.
-    var dropsBefore: UInt64 = 0
-}
-
 /// The state the auth threads and the sender's threads share: the queue, the
 /// counters and the sleep/wake handshake. The sender's threads hold it, not
 /// the `EventSender`, so dropping the last `EventSender` closes the sender.
+///
+/// In the queue an event's `sequence` is not its number yet (the consumer
+/// numbers events as it takes them): it holds the submits refused since the
+/// last event that carried such a count (queue full, or over its byte bound).
+/// They happened before this event, and the spooler gives them the numbers
+/// before its own. A field of the event rather than a wrapper around it: a
+/// wrapper cost a copy of the event (three retains) on each side of the queue.
 final class SenderCore: Sendable {
     let configuration: EventSender.Configuration
     let counters = SenderCounters()
-    private let queue: BoundedQueue<QueuedEvent>
+    private let queue: BoundedQueue<Event>
     private let wake = WakeSignal()
     private let sleeping = Atomic<Bool>(false)
-    /// Refused submits no queued event carries yet (see `QueuedEvent`).
+    /// Refused submits no queued event carries yet (see above).
     private let dropsPending = Atomic<UInt64>(0)
     /// CLOCK_MONOTONIC ns by which a drain must end; 0 while open. One atomic for
     /// "closing" and "until when", so the sender never sees one without the other.
@@ -54,28 +52,26 @@ final class SenderCore: Sendable {
             dropsPending.add(1, ordering: .relaxed)
             return .dropped
         }
-        var item = QueuedEvent(event: event)
         // A load, not an exchange, in the common case: no write to a shared line.
-        if dropsPending.load(ordering: .relaxed) != 0 {
-            item.dropsBefore = dropsPending.exchange(0, ordering: .relaxed)
-        }
-        var queued = queue.enqueue(item)
+        let dropsBefore = dropsPending.load(ordering: .relaxed) == 0 ? 0 : dropsPending.exchange(0, ordering: .relaxed)
+        // Each try enqueues a fresh copy, so the common case copies the event once, into the queue.
+        var queued = queue.enqueue(Self.carrying(event, dropsBefore))
         if !queued && configuration.overflow == .dropOldest {
             // Evict the head; twice at most, since another producer may take the freed slot.
             // The consumer finds each eviction as a jump in the queue positions it gets.
             for _ in 0..<2 where !queued {
                 if let evicted = queue.dequeue() {
-                    counters.queuedBytes.subtract(evicted.event.encodedSize, ordering: .relaxed)
+                    counters.queuedBytes.subtract(evicted.encodedSize, ordering: .relaxed)
                     counters.evicted.add(1, ordering: .relaxed)
                     // Drops it carried move to the next event (their place shifts by this eviction at most).
-                    if evicted.dropsBefore > 0 { dropsPending.add(evicted.dropsBefore, ordering: .relaxed) }
+                    if evicted.sequence > 0 { dropsPending.add(evicted.sequence, ordering: .relaxed) }
                 }
-                queued = queue.enqueue(item)
+                queued = queue.enqueue(Self.carrying(event, dropsBefore))
             }
         }
         guard queued else {
             counters.dropped.add(1, ordering: .relaxed)
-            dropsPending.add(1 + item.dropsBefore, ordering: .relaxed)
+            dropsPending.add(1 + dropsBefore, ordering: .relaxed)
             return .dropped
         }
         counters.queuedBytes.add(size, ordering: .relaxed)
@@ -87,6 +83,13 @@ final class SenderCore: Sendable {
             wake.signal()
         }
         return .queued
+    }
+
+    /// `event` as the queue holds it: `sequence` = the drops before it.
+    private static func carrying(_ event: Event, _ dropsBefore: UInt64) -> Event {
+        var queued = event
+        queued.sequence = dropsBefore
+        return queued
     }
 
     // MARK: Reading and closing
@@ -125,15 +128,19 @@ final class SenderCore: Sendable {
     var drainTimeIsUp: Bool { isClosing && Timestamps.monotonic() >= deadline }
     var queuedCount: Int { queue.count }
 
+    /// The head, its `sequence` field cleared of the drop count (the memory sender numbers it).
     func take() -> Event? {
-        takePositioned()?.item.event
+        guard var (event, _) = takePositioned() else { return nil }
+        event.sequence = 0
+        return event
     }
 
-    /// The head and its queue position (a jump since the last one = events evicted in between).
-    func takePositioned() -> (item: QueuedEvent, position: Int)? {
-        guard let (item, position) = queue.dequeuePositioned() else { return nil }
-        counters.queuedBytes.subtract(item.event.encodedSize, ordering: .relaxed)
-        return (item, position)
+    /// The head as queued (`sequence` = the drops before it) and its queue
+    /// position (a jump since the last one = events evicted in between).
+    func takePositioned() -> (event: Event, position: Int)? {
+        guard let (event, position) = queue.dequeuePositioned() else { return nil }
+        counters.queuedBytes.subtract(event.encodedSize, ordering: .relaxed)
+        return (event, position)
     }
 
     /// Refused submits no queued event carries, taken (the queue was found empty).

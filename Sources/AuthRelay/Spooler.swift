@@ -10,7 +10,7 @@ import SystemSupport
 /// keeps emptying while a call to a stopped collector waits for its timeout.
 ///
 /// Every refused submit takes a sequence number in queue order (the count an
-/// event carries, `QueuedEvent.dropsBefore`, or a jump in the queue positions
+/// event carries in the queue, see `SenderCore`, or a jump in the queue positions
 /// for drop-oldest evictions) and becomes a `queue_full` loss record there:
 /// the collector's loss ranges match the timestamps.
 ///
@@ -37,10 +37,9 @@ final class Spooler: @unchecked Sendable {
     private var expectedPosition = 0
     private var napped = false
 
-    // The record being built.
-    private var payload: [UInt8] = []
-    private var recordFirst: UInt64 = 0
-    private var recordCount = 0
+    // The record being built: its events, numbered and sanitized, encoded when it is stored.
+    private var events: [Event] = []
+    private var recordBytes = 0
 
     /// Events per record: one batch.
     private var maxRecordEvents: Int { configuration.maxBatchEvents }
@@ -57,7 +56,7 @@ final class Spooler: @unchecked Sendable {
         openSpool()
         var drainedInFlight = false
         while true {
-            guard let first = core.takePositioned() else {
+            guard let (first, firstPosition) = core.takePositioned() else {
                 storeDropsPending()
                 maintain()
                 if core.isClosing {
@@ -72,9 +71,9 @@ final class Spooler: @unchecked Sendable {
             }
             core.lingerForMore(batch: maxRecordEvents, napped: napped)
             napped = false
-            add(first)
-            while recordCount < maxRecordEvents, payload.count < maxRecordBytes, let next = core.takePositioned() {
-                add(next)
+            add(first, position: firstPosition)
+            while events.count < maxRecordEvents, recordBytes < maxRecordBytes, let (item, position) = core.takePositioned() {
+                add(item, position: position)
             }
             storeRecord()
             maintain()
@@ -88,25 +87,21 @@ final class Spooler: @unchecked Sendable {
 
     // MARK: Numbering
 
-    /// Numbers the drops before `taken` (evictions, then refused submits) and then the event itself.
-    private func add(_ taken: (item: QueuedEvent, position: Int)) {
-        var (item, position) = taken
-        let lost = UInt64(max(0, position - expectedPosition)) + item.dropsBefore
+    /// Numbers the drops before `event` (evictions, then refused submits: the
+    /// count its `sequence` carries in the queue) and then the event itself.
+    private func add(_ event: consuming Event, position: Int) {
+        let lost = UInt64(max(0, position - expectedPosition)) + event.sequence
         expectedPosition = position + 1
         if lost > 0 {
             storeRecord()
             storeLoss(first: nextSequence, last: nextSequence + lost - 1)
             nextSequence += lost
         }
-        if EventSanitizer.sanitize(&item.event) { core.counters.sanitized.add(1, ordering: .relaxed) }
-        item.event.sequence = nextSequence
-        if recordCount == 0 {
-            recordFirst = nextSequence
-            payload.reserveCapacity(min(maxRecordBytes + Event.maxPathBytes * 2 + 256, 1 << 20))
-        }
-        EventXDR.append(item.event, to: &payload)
-        recordCount += 1
+        if EventSanitizer.sanitize(&event) { core.counters.sanitized.add(1, ordering: .relaxed) }
+        event.sequence = nextSequence
         nextSequence += 1
+        recordBytes += event.encodedSize
+        events.append(event)
     }
 
     /// Refused submits with no event after them yet: numbered now (the queue is empty).
@@ -121,14 +116,23 @@ final class Spooler: @unchecked Sendable {
     // MARK: Storing
 
     private func storeRecord() {
-        guard recordCount > 0 else { return }
-        let count = recordCount
-        let piece = StoredPiece(first: recordFirst, last: recordFirst + UInt64(count) - 1,
-                                content: .events(count: count, bytes: payload[...]))
+        guard let first = events.first?.sequence else { return }
+        let count = events.count
+        // One allocation per record, every byte written once (no zero fill first).
+        let payload = [UInt8](unsafeUninitializedCapacity: recordBytes) { buffer, initialized in
+            var offset = 0
+            events.withUnsafeBufferPointer { events in
+                for index in events.indices { offset += EventXDR.write(events[index], to: buffer.baseAddress! + offset) }
+            }
+            initialized = offset
+        }
+        events.removeAll(keepingCapacity: true)
+        recordBytes = 0
+        let piece = StoredPiece(first: first, last: first + UInt64(count) - 1, content: .events(count: count, bytes: payload[...]))
         var onDisk = false
         if usable, let spool {
             do {
-                try spool.append(events: payload, firstSequence: recordFirst, count: UInt32(count))
+                try spool.append(events: payload, firstSequence: first, count: UInt32(count))
                 onDisk = true
                 core.counters.spooled.add(UInt64(count), ordering: .relaxed)
                 pipeline.publishStats(of: spool, to: core.counters)
@@ -136,8 +140,6 @@ final class Spooler: @unchecked Sendable {
                 fallBack(error)
             }
         }
-        payload = []
-        recordCount = 0
         if !onDisk && !waitForMemory(piece.byteCount) {
             // Closing, out of time, and memory is full: these are lost from memory.
             core.counters.dropped.add(UInt64(count), ordering: .relaxed)

@@ -16,26 +16,32 @@ package enum EventXDR {
         let size = event.encodedSize
         let start = bytes.count
         bytes.append(contentsOf: repeatElement(0, count: size))
-        bytes.withUnsafeMutableBytes { raw in
-            var writer = Writer(base: raw.baseAddress! + start)
-            writer.put(event.sequence)
-            writer.put(event.timestampNanoseconds)
-            writer.put(event.kind.rawValue)
-            writer.put(event.verdict.rawValue)
-            writer.put(event.decisionNanoseconds)
-            writer.put(UInt32(bitPattern: event.pid))
-            writer.put(UInt32(bitPattern: event.ppid))
-            writer.put(event.uid)
-            writer.put(event.gid)
-            writer.put(event.flags.rawValue)
-            writer.putString(event.executablePath)
-            writer.putString(event.targetPath)
-            writer.putOpaque(event.digest)
-        }
+        bytes.withUnsafeMutableBytes { raw in _ = write(event, to: raw.baseAddress! + start) }
         return size
     }
 
-    /// Big-endian words and padded opaques, written into zeroed bytes (the padding stays zero).
+    /// Writes `event` at `destination`, which has room for `event.encodedSize`
+    /// bytes (initialized or not: every byte is written, padding included); that size.
+    @discardableResult
+    package static func write(_ event: Event, to destination: UnsafeMutableRawPointer) -> Int {
+        var writer = Writer(base: destination)
+        writer.put(event.sequence)
+        writer.put(event.timestampNanoseconds)
+        writer.put(event.kind.rawValue)
+        writer.put(event.verdict.rawValue)
+        writer.put(event.decisionNanoseconds)
+        writer.put(UInt32(bitPattern: event.pid))
+        writer.put(UInt32(bitPattern: event.ppid))
+        writer.put(event.uid)
+        writer.put(event.gid)
+        writer.put(event.flags.rawValue)
+        writer.putString(event.executablePath)
+        writer.putString(event.targetPath)
+        event.digest.withUnsafeBytes { writer.putBytes($0) }
+        return writer.offset
+    }
+
+    /// Big-endian words and padded opaques.
     private struct Writer {
         var base: UnsafeMutableRawPointer
         var offset = 0
@@ -50,19 +56,21 @@ package enum EventXDR {
             put(UInt32(truncatingIfNeeded: value))
         }
 
+        /// The string's own UTF-8 when it is contiguous (native strings are): no copy, no retain.
         mutating func putString(_ text: String) {
-            var text = text
-            text.withUTF8 { putBytes(UnsafeRawBufferPointer($0)) }
+            if let done: Void = text.utf8.withContiguousStorageIfAvailable({ putBytes(UnsafeRawBufferPointer($0)) }) {
+                return done
+            }
+            var copy = text
+            copy.withUTF8 { putBytes(UnsafeRawBufferPointer($0)) }
         }
 
-        mutating func putOpaque(_ bytes: [UInt8]) {
-            bytes.withUnsafeBytes { putBytes($0) }
-        }
-
-        private mutating func putBytes(_ bytes: UnsafeRawBufferPointer) {
+        mutating func putBytes(_ bytes: UnsafeRawBufferPointer) {
             put(UInt32(bytes.count))
             if let source = bytes.baseAddress { (base + offset).copyMemory(from: source, byteCount: bytes.count) }
-            offset += WireSize.padded(bytes.count)
+            let padded = WireSize.padded(bytes.count)
+            if padded > bytes.count { (base + offset + bytes.count).initializeMemory(as: UInt8.self, repeating: 0, count: padded - bytes.count) }
+            offset += padded
         }
     }
 

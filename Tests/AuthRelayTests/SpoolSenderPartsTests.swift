@@ -22,12 +22,12 @@ struct SpoolSenderPartsTests {
         for sequence in UInt64(1)...6 { core.submit(Sample.event(sequence: sequence)) }  // 4 queued, 2 refused
         #expect(core.counters.dropped.load(ordering: .relaxed) == 2)
         for expected in 0..<4 {
-            let (item, position) = try #require(core.takePositioned())
-            #expect(position == expected && item.dropsBefore == 0)
+            let (event, position) = try #require(core.takePositioned())
+            #expect(position == expected && event.sequence == 0, "sequence carries the drops before it")
         }
-        #expect(core.submit(Sample.event(sequence: 7)) == .queued)
+        #expect(core.submit(Sample.event(sequence: 7, target: "/seventh")) == .queued)
         let (carrier, _) = try #require(core.takePositioned())
-        #expect(carrier.event.sequence == 7 && carrier.dropsBefore == 2, "the two drops happened before event 7")
+        #expect(carrier.targetPath == "/seventh" && carrier.sequence == 2, "the two drops happened before the seventh event")
         core.submit(Sample.event(sequence: 8))
         core.submit(Sample.event(sequence: 9))
         core.submit(Sample.event(sequence: 10))
@@ -41,10 +41,12 @@ struct SpoolSenderPartsTests {
     @Test("drop-oldest: the consumer finds each eviction as a jump in queue positions")
     func evictionsAreJumps() throws {
         let core = Self.core(capacity: 4, overflow: .dropOldest)
-        for sequence in UInt64(1)...6 { #expect(core.submit(Sample.event(sequence: sequence)) == .queued) }
+        for (sequence, name) in zip(UInt64(1)...6, ["first", "second", "third", "fourth", "fifth", "sixth"]) {
+            #expect(core.submit(Sample.event(sequence: sequence, target: "/" + name)) == .queued)
+        }
         #expect(core.counters.evicted.load(ordering: .relaxed) == 2)
         let (first, position) = try #require(core.takePositioned())
-        #expect(first.event.sequence == 3 && position == 2, "positions 0 and 1 were evicted")
+        #expect(first.targetPath == "/third" && position == 2, "positions 0 and 1 were evicted")
     }
 
     @Test("the ledger of boot ends: kept across a reopen, one entry per boot, removed once reported")
@@ -73,5 +75,9 @@ struct SpoolSenderPartsTests {
         #expect(Double(SpoolSizing.defaultMaxBytes) >= 1_200_000.0 * Double(SpoolSizing.realisticEventBytes))
         #expect(SpoolSizing.segmentBytes(forMaxBytes: 1 << 20) == 64 << 10)
         #expect(SpoolSizing.segmentBytes(forMaxBytes: SpoolSizing.defaultMaxBytes) == 8 << 20)
+        // Docs/Operations.md's sizing table.
+        for (rate, minutes, mebibytes) in [(2000.0, 10, 320), (2000, 60, 1872), (10_000, 10, 1560), (500, 60, 480)] {
+            #expect(SpoolSizing.bytes(rate: rate, outage: .seconds(minutes * 60)) == Int64(mebibytes) << 20, "\(rate)/s, \(minutes) min")
+        }
     }
 }
