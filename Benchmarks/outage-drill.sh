@@ -36,7 +36,9 @@ spool_bytes() { du -sb "$work/spool" 2>/dev/null | cut -f1; }
 events_written() { grep -c '"type":"event"' "$work/events.jsonl" 2>/dev/null || echo 0; }
 
 mkdir -p "$work/data"
-"$bin/authrelayd" --no-rpcbind --transports unix --unix-socket "$work/collector.sock" --data-dir "$work/data" \
+# setsid: a process group of its own, so nothing aimed at this script's group
+# (the kernel's SIGCONT to an orphaned group with a stopped member) resumes it.
+setsid "$bin/authrelayd" --no-rpcbind --transports unix --unix-socket "$work/collector.sock" --data-dir "$work/data" \
   --output "$work/events.jsonl" --rotate-size 4G --fsync never --log-level notice 2> "$work/collector.log" &
 collector=$!
 pids+=("$collector")
@@ -56,8 +58,11 @@ echo "warm: agent RSS ${rss_start} KiB, $(events_written) events written; stoppi
 
 kill -STOP "$collector"
 stopped_at=$(date +%s)
+resumed=0
 while (( $(date +%s) - stopped_at < outage )); do
   sleep 5
+  # Still stopped? (If anything continued it, stop it again and say so.)
+  if [[ "$(awk '{ print $3 }' "/proc/$collector/stat")" != "T" ]]; then resumed=$((resumed + 1)); kill -STOP "$collector"; fi
   rss="$(rss_kib "$agent")"; bytes="$(spool_bytes)"
   (( rss > rss_peak )) && rss_peak=$rss
   (( bytes > spool_peak )) && spool_peak=$bytes
@@ -98,6 +103,7 @@ outage drill: ${rate} events/s, collector stopped ${outage} s, the agent's defau
   collector: ${written} event lines, ${unique} unique sequences, $(( written - unique )) duplicates, ${losses} loss lines
   agent RSS: start ${rss_start} KiB, peak ${rss_peak} KiB, end ${rss_end} KiB (end - start: $(( (rss_end - rss_start) / 1024 )) MiB)
   spool:     peak ${spool_peak} bytes ($(( spool_peak / 1024 / 1024 )) MiB)
+  collector: found running (and stopped again) ${resumed} times during the outage
   replay:    backlog of about ${backlog_events} events replayed in ${replay_seconds} s ($(awk -v n="$backlog_events" -v s="$replay_seconds" 'BEGIN { printf "%d", n / s }') events/s, beside ${rate}/s live)
   summary:
 $(sed 's/^/    /' <<< "$summary")

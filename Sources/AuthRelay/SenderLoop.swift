@@ -137,7 +137,7 @@ final class SenderLoop: @unchecked Sendable {
                 core.counters.sent.add(UInt64(batch.events.count), ordering: .relaxed)
                 let ack = try client.report(batch, eventFieldsChecked: true, timeout: timeout)
                 link.succeeded()
-                let done = accept(ack.status, events: batch.events.count)
+                let done = settle(ack.status, events: batch.events.count)
                 if done && ack.status == .ok { dropsReported += batch.header.dropped }
                 return done
             }
@@ -150,7 +150,7 @@ final class SenderLoop: @unchecked Sendable {
                     core.setLastError("collector could not store event \(ack.sequence) (sink error); retrying")
                     return false
                 }
-                _ = accept(ack.status, events: 1)
+                _ = settle(ack.status, events: 1)
                 pendingAcknowledged += 1
             }
             return true
@@ -209,7 +209,7 @@ final class SenderLoop: @unchecked Sendable {
     }
 
     /// Counts a report's answer; true unless it should be sent again.
-    private func accept(_ status: ReportStatus, events: Int) -> Bool {
+    private func settle(_ status: ReportStatus, events: Int) -> Bool {
         switch status {
         case .ok:
             core.counters.acknowledged.add(UInt64(events), ordering: .relaxed)

@@ -122,7 +122,7 @@ final class Spooler: @unchecked Sendable {
         let payload = [UInt8](unsafeUninitializedCapacity: recordBytes) { buffer, initialized in
             var offset = 0
             events.withUnsafeBufferPointer { events in
-                for index in events.indices { offset += EventXDR.write(events[index], to: buffer.baseAddress! + offset) }
+                for index in events.indices { offset += EventXDR.encode(events[index], to: buffer.baseAddress! + offset) }
             }
             initialized = offset
         }

@@ -16,14 +16,14 @@ package enum EventXDR {
         let size = event.encodedSize
         let start = bytes.count
         bytes.append(contentsOf: repeatElement(0, count: size))
-        bytes.withUnsafeMutableBytes { raw in _ = write(event, to: raw.baseAddress! + start) }
+        bytes.withUnsafeMutableBytes { raw in _ = encode(event, to: raw.baseAddress! + start) }
         return size
     }
 
     /// Writes `event` at `destination`, which has room for `event.encodedSize`
     /// bytes (initialized or not: every byte is written, padding included); that size.
     @discardableResult
-    package static func write(_ event: Event, to destination: UnsafeMutableRawPointer) -> Int {
+    package static func encode(_ event: Event, to destination: UnsafeMutableRawPointer) -> Int {
         var writer = Writer(base: destination)
         writer.put(event.sequence)
         writer.put(event.timestampNanoseconds)

@@ -26,6 +26,11 @@ struct SpoolDamageTests {
         return sender.configuration.bootID
     }
 
+    static func changeOwner(_ path: String, to owner: String) throws {
+        let (status, output) = try ChildProcess.run("/bin/chown", [owner, path], timeout: .seconds(10))
+        if status != 0 { throw HarnessError("chown \(owner) \(path): \(output)") }
+    }
+
     static func segments(_ spool: String, boot: String) throws -> [String] {
         try FileSystem.listDirectory(spool + "/" + boot).filter { $0.hasPrefix("segment-") }.sorted().map { spool + "/" + boot + "/" + $0 }
     }
@@ -108,7 +113,7 @@ struct SpoolDamageTests {
                 try FileSystem.writeFile(spool, Array("x\n".utf8))
             } else {
                 try FileSystem.makeDirectories(spool, mode: 0o700)
-                #expect(chown(spool, 1, 1) == 0)
+                try Self.changeOwner(spool, to: "1:1")
             }
             let log = CapturedLog()
             let sender = SpoolTest.sender(daemon.unix, spool: spool, logger: log.logger())
@@ -119,7 +124,7 @@ struct SpoolDamageTests {
             #expect(sender.stats.memoryFallbacks == 1, "\(problem)")
             #expect(log.count(containing: "spool unusable") == 1, "\(problem): \(log.all)")
 
-            if problem == "a file in its place" { try FileSystem.removeFile(spool) } else { #expect(chown(spool, 0, 0) == 0) }
+            if problem == "a file in its place" { try FileSystem.removeFile(spool) } else { try Self.changeOwner(spool, to: "0:0") }
             #expect(eventually(timeout: .seconds(5)) { sender.stats.spool == .disk }, "\(problem): never recovered \(sender.stats)")
             SpoolTest.submit(sender, from: 500, count: 500, rate: 5000)
             let report = sender.close(drainTimeout: .seconds(20))
