@@ -13,6 +13,26 @@ import Testing
 struct SpoolOutageTests {
     init() { TestProcess.prepare() }
 
+    /// The collector is back now: the first acknowledgement within 2 s, 1,000
+    /// more events at 2,000/s, then every one of the 8,000 delivered once.
+    static func resumeAndFinish(_ sender: EventSender, _ daemon: StartedCollector, acknowledgedBefore: UInt64,
+                                what: String, sourceLocation: SourceLocation = #_sourceLocation) -> ShutdownReport {
+        let back = SystemClock.monotonicNanoseconds()
+        #expect(eventually(timeout: .seconds(5)) { sender.stats.acknowledged > acknowledgedBefore }, sourceLocation: sourceLocation)
+        let resumed = Duration.nanoseconds(Int64(SystemClock.monotonicNanoseconds() - back))
+        print("\(what): delivery resumed \(resumed) after the collector was back")
+        #expect(resumed < .seconds(2), sourceLocation: sourceLocation)
+        let submitted = Int(sender.stats.submitted)
+        SpoolTest.submit(sender, from: submitted, count: 8000 - submitted, rate: 2000)
+        let report = sender.close(drainTimeout: .seconds(30))
+        #expect(report.isBalanced, "\(report)", sourceLocation: sourceLocation)
+        #expect(report.stats.dropped == 0 && report.stats.acknowledged == 8000, "\(report.stats)", sourceLocation: sourceLocation)
+        let output = BootOutput(lines: (try? daemon.outputLines()) ?? [], bootID: sender.configuration.bootID)
+        #expect(output.exactly(1...8000) == nil, "\(output.exactly(1...8000) ?? "")", sourceLocation: sourceLocation)
+        #expect(output.gaps.isEmpty, sourceLocation: sourceLocation)
+        return report
+    }
+
     @Test("healthy: every event delivered once through the spool, its segments deleted as acknowledged")
     func healthy() throws {
         let directory = try TemporaryDirectory(prefix: "authrelay-spool")
@@ -52,23 +72,9 @@ struct SpoolOutageTests {
         let queued = SpoolTest.submit(sender, from: 1000, count: 6000, rate: 2000)
         #expect(queued == 6000, "submits dropped while the collector was stopped: \(sender.stats)")
         #expect(sender.stats.acknowledged == 1000)
-        let continued = SystemClock.monotonicNanoseconds()
         daemon.process.signal(SIGCONT)
-        // Resume: the first acknowledgement after SIGCONT.
-        #expect(eventually(timeout: .seconds(5)) { sender.stats.acknowledged > 1000 })
-        let resumed = Duration.nanoseconds(Int64(SystemClock.monotonicNanoseconds() - continued))
-        print("stopped collector: delivery resumed \(resumed) after SIGCONT")
-        #expect(resumed < .seconds(2))
-        SpoolTest.submit(sender, from: 7000, count: 1000, rate: 2000)
-
-        let report = sender.close(drainTimeout: .seconds(30))
-        #expect(report.isBalanced, "\(report)")
+        let report = Self.resumeAndFinish(sender, daemon, acknowledgedBefore: 1000, what: "stopped collector")
         #expect(report.undelivered == 0)
-        #expect(report.stats.dropped == 0)
-        #expect(report.stats.acknowledged == 8000)
-        let output = BootOutput(lines: try daemon.outputLines(), bootID: sender.configuration.bootID)
-        #expect(output.exactly(1...8000) == nil)
-        #expect(output.gaps.isEmpty)
     }
 
     @Test("a collector absent for the first 3 s at 2,000 events/s: every event delivered once it starts")
@@ -84,19 +90,7 @@ struct SpoolOutageTests {
 
         let daemon = try StartedCollector(in: directory, extra: ["--unix-socket", socketPath, "--fsync", "never"])
         defer { daemon.stop() }
-        let started = SystemClock.monotonicNanoseconds()
-        #expect(eventually(timeout: .seconds(5)) { sender.stats.acknowledged > 0 })
-        let resumed = Duration.nanoseconds(Int64(SystemClock.monotonicNanoseconds() - started))
-        print("absent collector: delivery began \(resumed) after it was ready")
-        #expect(resumed < .seconds(2))
-        SpoolTest.submit(sender, from: 6000, count: 2000, rate: 2000)
-
-        let report = sender.close(drainTimeout: .seconds(30))
-        #expect(report.isBalanced, "\(report)")
-        #expect(report.stats.dropped == 0)
-        #expect(report.stats.acknowledged == 8000)
+        let report = Self.resumeAndFinish(sender, daemon, acknowledgedBefore: 0, what: "absent collector")
         #expect(report.stats.replayed > 0, "the backlog is read back from the spool")
-        let output = BootOutput(lines: try daemon.outputLines(), bootID: sender.configuration.bootID)
-        #expect(output.exactly(1...8000) == nil)
     }
 }

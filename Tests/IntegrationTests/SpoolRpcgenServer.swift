@@ -210,6 +210,17 @@ final class RpcgenCollector {
                 fprintf(output(), "event %s %s %" PRIu64 " %s\n", agent, boot, (uint64_t)events[i].seq, events[i].target_path);
     }
 
+    /* The acknowledgement of a batch of n events that accounts through last. */
+    static bool_t answer(ar_batch_ack *result, u_int n, uint64_t *highest, uint64_t last) {
+        fflush(output());
+        if (last > *highest) *highest = last;
+        result->status = AR_STATUS_OK;
+        result->accepted = n;
+        result->duplicates = 0;
+        result->highest_seq = *highest;
+        return TRUE;
+    }
+
     bool_t ar1_null_1_svc(void *argp, void *result, struct svc_req *rqstp) { return TRUE; }
 
     bool_t ar1_report_event_1_svc(ar_event *argp, ar_ack *result, struct svc_req *rqstp) {
@@ -237,13 +248,7 @@ final class RpcgenCollector {
         n_batches++;
         n_events += n;
         take(argp->header.agent_id, argp->header.boot_id, first, argp->events.events_val, n, highest);
-        fflush(output());
-        if (last > *highest) *highest = last;
-        result->status = AR_STATUS_OK;
-        result->accepted = n;
-        result->duplicates = 0;
-        result->highest_seq = *highest;
-        return TRUE;
+        return answer(result, n, highest, last);
     }
 
     bool_t ar2_get_stats_2_svc(void *argp, ar_stats *result, struct svc_req *rqstp) {
@@ -284,13 +289,7 @@ final class RpcgenCollector {
                 h->agent_id, h->boot_id, (uint64_t)s->submitted, (uint64_t)s->spooled, (uint64_t)s->replayed, (uint64_t)s->evicted,
                 (uint64_t)s->corrupt, (uint64_t)s->queue_dropped, (uint64_t)s->memory_fallbacks, (uint64_t)s->spool_bytes,
                 s->spool_segments, s->spool_usable);
-        fflush(output());
-        if (last > *highest) *highest = last;
-        result->status = AR_STATUS_OK;
-        result->accepted = n;
-        result->duplicates = 0;
-        result->highest_seq = *highest;
-        return TRUE;
+        return answer(result, n, highest, last);
     }
 
     bool_t ar3_get_stats_3_svc(void *argp, ar3_stats *result, struct svc_req *rqstp) {
