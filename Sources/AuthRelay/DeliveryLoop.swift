@@ -250,8 +250,10 @@ final class DeliveryLoop: @unchecked Sendable {
     private func reportBootEnds(_ link: CollectorLink) -> Bool {
         guard let (_, ledger) = pipeline.spool else { return true }
         for end in ledger.pending {
+            var report = end
+            report.reportedBy = configuration.bootID  // the run that tells the collector
             do {
-                let status = try link.client.reportBootEnd(end, timeout: link.callTimeout)
+                let status = try link.client.reportBootEnd(report, timeout: link.callTimeout)
                 link.succeeded()
                 if status == .sinkError { return false }
                 logger.notice("reported how an earlier run ended", metadata: [

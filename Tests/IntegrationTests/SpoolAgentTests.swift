@@ -108,4 +108,40 @@ struct SpoolAgentTests {
         let acknowledged = number(after: "acknowledged", in: second.stdout) ?? 0
         #expect(clean.count == 1 && clean.first?.ending == "clean" && clean.first?.last == acknowledged, "\(ends)")
     }
+
+    @Test("how runs ended waits in the spool while the collector speaks version 2, and reaches a version 3 collector later",
+          .enabled(if: RpcgenCollector.available, "needs rpcbind, rpcgen and cc"))
+    func bootEndsWaitForVersion3() throws {
+        let directory = try TemporaryDirectory(prefix: "authrelay-spool-agent")
+        defer { directory.remove() }
+        let spool = directory.file("agent-spool")
+        let socketPath = directory.file("collector.sock")
+        let (killedBoot, _) = try Self.killFirstRun(collector: "unix://\(socketPath)", spool: spool, in: directory)
+
+        // Run two against authrelayd (version 2): it delivers the killed run's events, stops cleanly; nobody hears how either ended.
+        let daemon = try StartedCollector(in: directory, extra: ["--unix-socket", socketPath, "--fsync", "never"])
+        let second = try Self.startAgent(collector: "unix://\(socketPath)", spool: spool, duration: "0.5", in: directory)
+        #expect(try second.waitForExit(timeout: .seconds(60)) == .exited(0), "\(second.stdout)\n\(second.stderr)")
+        daemon.stop()
+        let secondBoot = try #require(Self.bootID(of: second))
+        let killedLast = BootOutput(lines: try daemon.outputLines(), bootID: killedBoot).sequences.max() ?? 0
+        let secondLast = try #require(number(after: "acknowledged", in: second.stdout))
+        #expect(killedLast > 0)
+        #expect(FileSystem.readText(spool + "/boot-ends")?.contains(killedBoot) == true, "the killed run's end is written down")
+
+        // Run three against a version 3 collector: it reports both ends.
+        let collector = try RpcgenCollector(.generatedMain, in: directory)
+        defer { collector.stop() }
+        let third = try Self.startAgent(collector: "tcp", spool: spool, duration: "0.5", extra: ["--program", String(collector.program)],
+                                        in: directory)
+        #expect(try third.waitForExit(timeout: .seconds(60)) == .exited(0), "\(third.stdout)\n\(third.stderr)")
+        let thirdBoot = try #require(Self.bootID(of: third))
+        let ends = collector.bootEnds
+        #expect(ends.contains { $0.boot == killedBoot && $0.ending == "unclean" && $0.last == killedLast && $0.reportedBy == thirdBoot },
+                "\(ends)")
+        #expect(ends.contains { $0.boot == secondBoot && $0.ending == "clean" && $0.last == secondLast && $0.reportedBy == thirdBoot },
+                "\(ends)")
+        #expect(ends.contains { $0.boot == thirdBoot && $0.ending == "clean" }, "\(ends)")
+        #expect(FileSystem.readText(spool + "/boot-ends") == nil, "nothing left to report")
+    }
 }
