@@ -92,6 +92,8 @@ public final class EventSender: Sendable {
         public var liveWindowBytes = 2 << 20
         /// How often an unusable spool is tried again.
         public var retryInterval: Duration = .seconds(3)
+        /// When the spool asks the disk to make appends durable.
+        public var sync: SpoolSync = .never
 
         public init(directory: String) {
             self.directory = directory
@@ -103,6 +105,18 @@ public final class EventSender: Sendable {
             self.maxBytes = maxBytes
             segmentBytes = SpoolSizing.segmentBytes(forMaxBytes: maxBytes)
         }
+    }
+
+    /// When the spool fdatasyncs. Either way an append is in the page cache
+    /// once it returns, which survives the agent's death (kill -9 included);
+    /// only a power loss or a kernel crash needs the disk.
+    public enum SpoolSync: String, Sendable, CaseIterable {
+        /// The kernel writes back (a power loss can cost what it had not, about 30 s).
+        /// The default: a sync under the spool's lock stalls the delivery thread,
+        /// which halved end-to-end throughput at full speed (Docs/Performance.md).
+        case never
+        /// Each segment as it is closed: a power loss costs at most the open segment.
+        case segment
     }
 
     public enum SubmitResult: Sendable, Equatable {

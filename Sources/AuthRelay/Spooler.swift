@@ -182,7 +182,8 @@ final class Spooler: @unchecked Sendable {
     private func openSpool() {
         let configuration = SpoolConfiguration(directory: options.directory, agentID: self.configuration.agentID,
                                                bootID: self.configuration.bootID, maxBytes: options.maxBytes,
-                                               segmentBytes: options.segmentBytes)
+                                               segmentBytes: options.segmentBytes,
+                                               durability: options.sync == .segment ? .onSegmentClose : .none)
         do {
             let spool = try Spool.open(configuration)
             let ledger = BootEndLedger(directory: options.directory)

@@ -85,6 +85,9 @@ struct AgentCommand: ParsableCommand {
         valueName: "bytes"))
     var spoolMaxBytes = ByteCount(SpoolSizing.defaultMaxBytes)
 
+    @Option(help: "When the spool fdatasyncs: never (the kernel writes back; survives the agent's death, not always a power loss) or segment (each full segment: a power loss costs at most the open one).")
+    var spoolSync: EventSender.SpoolSync = .never
+
     @Flag(help: "No spool: undelivered events wait in memory only (16,384 events), and are lost when it is full or the agent stops.")
     var noSpool = false
 
@@ -148,7 +151,9 @@ struct AgentCommand: ParsableCommand {
         var senderConfiguration = EventSender.Configuration(endpoint: target.collector, agentID: agentID ?? Self.hostName())
         senderConfiguration.program = target.program.value
         if !noSpool {
-            senderConfiguration.spool = EventSender.SpoolOptions(directory: spoolDir, maxBytes: spoolMaxBytes.bytes)
+            var spool = EventSender.SpoolOptions(directory: spoolDir, maxBytes: spoolMaxBytes.bytes)
+            spool.sync = spoolSync
+            senderConfiguration.spool = spool
         }
         let sender = EventSender(configuration: senderConfiguration, logger: logger)
 
@@ -202,3 +207,5 @@ struct AgentCommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+extension EventSender.SpoolSync: ExpressibleByArgument {}
