@@ -13,16 +13,20 @@ import SystemSupport
 ///
 /// Ids have no control characters (the spool refuses them), so a tab
 /// separates fields. Reporting twice is harmless: the collector writes one
-/// boot_end line per (agent, boot).
+/// boot_end line per (agent, boot). Bounded: against a version 2 collector
+/// every restart adds a line that is never crossed off, so past `capacity`
+/// the oldest go.
 final class BootEndLedger: Sendable {
     static let fileName = "boot-ends"
 
     let path: String
+    let capacity: Int
     private let entries: Mutex<[BootEnd]>
 
     /// Reads what an earlier run left (a file that does not read is empty).
-    init(directory: String) {
+    init(directory: String, capacity: Int = 1000) {
         path = directory + "/" + Self.fileName
+        self.capacity = capacity
         let text = FileSystem.readText(path) ?? ""
         entries = Mutex(text.split(separator: "\n").compactMap(Self.parse))
     }
@@ -35,8 +39,9 @@ final class BootEndLedger: Sendable {
         try entries.withLock { (entries) throws(SystemError) in
             let new = ends.filter { end in !entries.contains { $0.agentID == end.agentID && $0.bootID == end.bootID } }
             guard !new.isEmpty else { return }
-            try save(entries + new)
-            entries += new
+            let kept = Array((entries + new).suffix(capacity))
+            try save(kept)
+            entries = kept
         }
     }
 

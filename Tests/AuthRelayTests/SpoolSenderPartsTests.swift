@@ -66,6 +66,12 @@ struct SpoolSenderPartsTests {
         #expect(!FileSystem.exists(directory + "/" + BootEndLedger.fileName))
         try FileSystem.writeFile(directory + "/" + BootEndLedger.fileName, Array("garbage\n\(BootEndLedger.line(clean))".utf8))
         #expect(BootEndLedger(directory: directory).pending == [clean], "a line that does not read is skipped")
+        let small = BootEndLedger(directory: directory, capacity: 2)
+        try small.add([unclean])
+        var third = clean
+        third.bootID = "b4"
+        try small.add([third])
+        #expect(small.pending == [unclean, third], "past its capacity the oldest goes")
     }
 
     @Test("the default spool holds 10 minutes at 2,000 events/s of 240-byte events: 320 MiB")
