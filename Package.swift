@@ -53,8 +53,8 @@ let package = Package(
 
         // The agent sender's disk spool: per boot, segments of framed records, bounded, recovered at open.
         .target(name: "AuthRelaySpool", dependencies: ["AuthRelayProtocol", "SystemSupport"]),
-        // The sender side: CollectorClient, the queue, EventSender, Policy, AuthPipeline.
-        .target(name: "AuthRelay", dependencies: ["AuthRelayProtocol", "ONCRPC", "SystemSupport", logging]),
+        // The sender side: CollectorClient, the queue, EventSender (with its spooler and delivery threads), Policy, AuthPipeline.
+        .target(name: "AuthRelay", dependencies: ["AuthRelayProtocol", "AuthRelaySpool", "ONCRPC", "SystemSupport", logging]),
         // The collector: handlers, de-duplication, loss accounting, sinks, the daemon's wiring.
         .target(name: "AuthRelayCollector",
                 dependencies: ["AuthRelayProtocol", "ONCRPC", "CAuthRelayRPC", "SystemSupport", logging]),

@@ -88,6 +88,14 @@ final class BoundedQueue<Element>: @unchecked Sendable {
     /// Removes the head; nil when empty. Safe from several threads (drop-oldest
     /// producers evict through it too).
     func dequeue() -> Element? {
+        dequeuePositioned()?.element
+    }
+
+    /// Removes the head and says which position it held (0 for the first
+    /// element ever enqueued). Positions are queue order: a consumer that
+    /// gets position p + k after p knows k elements were taken by others
+    /// (drop-oldest evictions) in between.
+    func dequeuePositioned() -> (element: Element, position: Int)? {
         var position = dequeuePosition.pointee.load(ordering: .relaxed)
         while true {
             let slot = position & mask
@@ -97,9 +105,9 @@ final class BoundedQueue<Element>: @unchecked Sendable {
                 let (won, current) = dequeuePosition.pointee.weakCompareExchange(
                     expected: position, desired: position + 1, ordering: .relaxed)
                 if won {
-                    let element = slots[slot].take()
+                    let element = slots[slot].take()!
                     sequences[slot].store(position + mask + 1, ordering: .releasing)
-                    return element
+                    return (element, position)
                 }
                 position = current
             } else if difference < 0 {

@@ -38,6 +38,7 @@ public final class CollectorClient {
     public let program: UInt32
     private let v1: RPCClient
     private let v2: RPCClient
+    private let v3: RPCClient
     private let arena = WireArena()
     /// The version `negotiate()` found; nil before.
     public private(set) var version: ProtocolVersion?
@@ -50,43 +51,59 @@ public final class CollectorClient {
         self.program = program
         v1 = RPCClient(endpoint: endpoint, program: program, version: 1, timeout: timeout, connectTimeout: connectTimeout)
         v2 = RPCClient(endpoint: endpoint, program: program, version: 2, timeout: timeout, connectTimeout: connectTimeout)
+        v3 = RPCClient(endpoint: endpoint, program: program, version: 3, timeout: timeout, connectTimeout: connectTimeout)
     }
 
-    /// The per-call timeout of both versions.
+    /// The per-call timeout of every version.
     public var timeout: Duration {
         get { v2.timeout }
         set {
-            v1.timeout = newValue
-            v2.timeout = newValue
+            for client in [v1, v2, v3] { client.timeout = newValue }
         }
     }
 
-    /// Finds the highest version the collector serves: version 2 when it answers,
-    /// version 1 when it says it has only that (PROG_MISMATCH, or rpcbind has no
-    /// version 2 registration).
+    private func client(_ version: ProtocolVersion) -> RPCClient {
+        switch version {
+        case .v1: v1
+        case .v2: v2
+        case .v3: v3
+        }
+    }
+
+    /// Finds the highest version the collector serves, up to `highest`: each
+    /// version from the top answers, or says which it has (PROG_MISMATCH), or
+    /// rpcbind has no registration of it, and the next one down is tried.
     @discardableResult
-    public func negotiate() throws(CollectorError) -> ProtocolVersion {
-        do {
-            try v2.ping()
-            v1.disconnect()
-            version = .v2
-            return .v2
-        } catch let error where error.status == .programVersionMismatch || error.status == .programNotRegistered {
-            v2.disconnect()
-            if let supported = error.supportedVersions, !supported.contains(1) {
-                throw .unsupported("collector at \(endpoint) serves versions \(supported.lowerBound)...\(supported.upperBound); this client speaks 1...2")
+    public func negotiate(upTo highest: ProtocolVersion = .v2) throws(CollectorError) -> ProtocolVersion {
+        var candidate = highest
+        while true {
+            do {
+                try client(candidate).ping()
+                for other in [ProtocolVersion.v1, .v2, .v3] where other != candidate { client(other).disconnect() }
+                version = candidate
+                return candidate
+            } catch let error where error.status == .programVersionMismatch || error.status == .programNotRegistered {
+                client(candidate).disconnect()
+                var next = ProtocolVersion(rawValue: candidate.rawValue - 1)
+                if let supported = error.supportedVersions {
+                    // Straight to the highest it serves below this one, when it said.
+                    let served = min(supported.upperBound, candidate.rawValue - 1)
+                    next = supported.lowerBound <= served ? ProtocolVersion(rawValue: served) : nil
+                }
+                guard let next else {
+                    let served = error.supportedVersions.map { "versions \($0.lowerBound)...\($0.upperBound)" } ?? "no version it was asked for"
+                    throw .unsupported("collector at \(endpoint) serves \(served); this client speaks 1...\(highest.rawValue)")
+                }
+                candidate = next
+            } catch {
+                throw .rpc(error)
             }
-            try ping(version: .v1)
-            return .v1
-        } catch {
-            throw .rpc(error)
         }
     }
 
-    /// Closes both connections; the next call connects again.
+    /// Closes every connection; the next call connects again.
     public func disconnect() {
-        v1.disconnect()
-        v2.disconnect()
+        for client in [v1, v2, v3] { client.disconnect() }
     }
 
     /// Pings the negotiated version (version 2 before negotiation).
@@ -96,8 +113,64 @@ public final class CollectorClient {
 
     /// Pings `version` and, when it answers, uses it from now on (no negotiation).
     public func ping(version: ProtocolVersion) throws(CollectorError) {
-        try rpc { () throws(RPCError) in try (version == .v1 ? v1 : v2).ping() }
+        try rpc { () throws(RPCError) in try client(version).ping() }
         self.version = version
+    }
+
+    /// NULL of `version` with its own timeout: is the collector answering now?
+    package func ping(version: ProtocolVersion, timeout: Duration) throws(CollectorError) {
+        try rpc { () throws(RPCError) in try client(version).ping(timeout: timeout) }
+    }
+
+    /// Version 2 or 3: reports a batch of pre-encoded events (the caller
+    /// numbered and bounded them). Version 2 carries no loss range: the caller
+    /// sends it none (a version 2 collector sees the range as a sequence gap).
+    package func report(encoded batch: EncodedBatch, version: ProtocolVersion, timeout: Duration?) throws(CollectorError) -> BatchAck {
+        precondition(version != .v1 && (version == .v3 || batch.losses.isEmpty), "version \(version) cannot carry this batch")
+        try valid { () throws(EventError) in
+            try Event.checkString(batch.agentID, field: "agent_id", limit: Event.maxIDBytes)
+            try Event.checkString(batch.bootID, field: "boot_id", limit: Event.maxIDBytes)
+            if batch.eventCount > Event.maxBatchEvents { throw .tooManyEvents(count: batch.eventCount, limit: Event.maxBatchEvents) }
+        }
+        let procedure = version == .v3 ? AuthRelayProgram.reportBatchV3 : AuthRelayProgram.reportBatchV2
+        return try rpc { () throws(RPCError) in
+            try PassThroughWire.withBatch(batch, version: version) { (argument, routine) throws(RPCError) -> BatchAck in
+                try client(version).call(procedure, &argument, encode: routine, decode: AuthRelayProgram.batchAck,
+                                         as: ar_batch_ack.self, timeout: timeout) { BatchAck(wire: $0.pointee) }
+            }
+        }
+    }
+
+    /// Version 1: reports one pre-encoded event.
+    package func report(encodedEvent bytes: UnsafeRawBufferPointer, timeout: Duration?) throws(CollectorError) -> Ack {
+        try rpc { () throws(RPCError) in
+            try PassThroughWire.withEvent(bytes) { (argument, routine) throws(RPCError) -> Ack in
+                try v1.call(AuthRelayProgram.reportEventV1, &argument, encode: routine, decode: AuthRelayProgram.ack,
+                            as: ar_ack.self, timeout: timeout) { Ack(wire: $0.pointee) }
+            }
+        }
+    }
+
+    /// Version 3: tells the collector how a boot of this agent ended.
+    public func reportBootEnd(_ report: BootEnd, timeout: Duration? = nil) throws(CollectorError) -> ReportStatus {
+        try valid { () throws(EventError) in try report.validate() }
+        return try rpc { () throws(RPCError) in
+            try arena.withWire(report) { (wire) throws(RPCError) -> ReportStatus in
+                try v3.call(AuthRelayProgram.reportBootEndV3, &wire.pointee, encode: AuthRelayProgram.bootEnd,
+                            decode: AuthRelayProgram.status, as: ar_status.self, timeout: timeout) {
+                    ReportStatus(rawValue: $0.pointee.rawValue)
+                }
+            }
+        }
+    }
+
+    /// Version 3: the collector's counters, with what only version 3 carries (`version3`).
+    public func statsV3(timeout: Duration? = nil) throws(CollectorError) -> CollectorStats {
+        var nothing: Int32 = 0
+        return try rpc { () throws(RPCError) in
+            try v3.call(AuthRelayProgram.getStatsV3, &nothing, encode: .void, decode: AuthRelayProgram.statsV3,
+                        as: ar3_stats.self, timeout: timeout) { CollectorStats(wire: $0.pointee) }
+        }
     }
 
     /// Version 2: reports a batch. Checked against every bound before sending.

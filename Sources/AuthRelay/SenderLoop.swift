@@ -3,8 +3,10 @@ import Logging
 import ONCRPC
 import SystemSupport
 
-/// The sender thread's work: batch, connect, negotiate, send, retry, account.
-/// Everything here runs on that one thread, so none of it needs a lock.
+/// The memory sender's thread (no spool): batch, connect, negotiate, send,
+/// retry, account. Everything here runs on that one thread, so none of it
+/// needs a lock. Events are numbered as they leave the queue; drops are
+/// counted and reported in the next version 2 header (they have no number).
 final class SenderLoop: @unchecked Sendable {
     // @unchecked: created on the caller's thread, then used only by the sender thread.
     private let core: SenderCore
@@ -18,10 +20,10 @@ final class SenderLoop: @unchecked Sendable {
     private var pending: EventBatch?
     /// With version 1, how many of `pending`'s events are acknowledged.
     private var pendingAcknowledged = 0
-    private var attempts = 0
-    private var backoff: Duration = .zero
-    private var version: ProtocolVersion?
-    private var everConnected = false
+    /// Numbered events that go before anything new from the queue: an event
+    /// that would have taken a batch past its byte bound, or the second half
+    /// of a batch the collector could not decode.
+    private var carried: [Event] = []
     /// The pending batch's header carries the drops to report (set on its first version 2 send).
     private var pendingCarriesDrops = false
     /// The queue was found empty and the sender napped for a linger since the last event.
@@ -33,50 +35,28 @@ final class SenderLoop: @unchecked Sendable {
     }
 
     func run() {
-        let client = CollectorClient(endpoint: configuration.endpoint, program: configuration.program,
-                                     timeout: configuration.callTimeout, connectTimeout: configuration.connectTimeout)
+        let link = CollectorLink(core: core, logger: logger, highest: .v2)
         logger.info("sender started", metadata: ["collector": "\(configuration.endpoint)", "boot_id": "\(configuration.bootID)"])
-        while !drainTimeIsUp {
+        while !core.drainTimeIsUp {
             if pending == nil {
-                pending = nextBatch()
+                pending = nextBatch(link)
                 if pending == nil {
                     if core.isClosing { break }  // everything delivered
-                    waitForEvents()
+                    core.waitForEvents(napped: &napped)
                     continue
                 }
                 napped = false
             }
-            if deliver(client) {
+            if deliver(link) {
                 finishPending()
             } else {
-                sleepBeforeRetry()
+                link.sleepBeforeRetry(in: core.pause)
             }
         }
-        shutDown(client)
-    }
-
-    /// The queue is empty. First nap for a linger without asking to be woken,
-    /// then sleep until a submit wakes the sender. Waking costs the submitting
-    /// auth thread a write(2) to a thread asleep on another CPU: 10 to 25 µs on
-    /// a 2-vCPU VM, where without the nap it was the submit's p99 at 20,000
-    /// submits/s (Docs/Performance.md).
-    /// With the nap, events that keep coming less than a linger apart never
-    /// pay it. Events that arrive during the nap have had their linger: the
-    /// batch goes without another (see `nextBatch`).
-    private func waitForEvents() {
-        if !napped && configuration.linger > .zero {
-            napped = true
-            core.pause(configuration.linger)
-        } else if core.waitForWork(timeout: .milliseconds(200)) {
-            napped = false  // an event (or close) woke it: the next batch lingers as usual
-        }
+        shutDown(link.client)
     }
 
     // MARK: Batching
-
-    private var drainTimeIsUp: Bool {
-        core.isClosing && Timestamps.monotonic() >= core.deadline
-    }
 
     private var unreportedDrops: UInt64 {
         core.counters.dropped.load(ordering: .relaxed) + core.counters.evicted.load(ordering: .relaxed) - dropsReported
@@ -84,42 +64,54 @@ final class SenderLoop: @unchecked Sendable {
 
     /// Takes up to a batch of events off the queue and numbers them. A batch with
     /// no events is made only to report drops, which version 2 can carry.
-    private func nextBatch() -> EventBatch? {
-        guard let first = core.take() else {
-            guard version == .v2, unreportedDrops > 0 else { return nil }
-            return makeBatch([])
-        }
-        if core.queuedCount + 1 < configuration.maxBatchEvents && !core.isClosing && configuration.linger > .zero && !napped {
-            core.pause(configuration.linger)  // let a partial batch fill
-        }
-        // Each event is made ready (sanitized, numbered) as it is taken, in the
-        // array the batch keeps: no second pass, no copy of the batch.
+    private func nextBatch(_ link: CollectorLink) -> EventBatch? {
+        let maxEvents = min(configuration.maxBatchEvents, link.eventCap)
+        let maxBytes = link.maxArgumentBytes - WireSize.largestBatchHeader - 4
         var events: [Event] = []
-        events.reserveCapacity(min(configuration.maxBatchEvents, core.queuedCount + 1))
-        var bytes = append(first, to: &events)
-        while events.count < configuration.maxBatchEvents, let event = core.take() {
-            bytes += append(event, to: &events)
-            if bytes >= configuration.maxBatchBytes { break }
+        var bytes = 0
+        // Carried events are numbered already: they go first, as they are.
+        while let event = carried.first, events.count < maxEvents, events.isEmpty || bytes + event.encodedSize <= maxBytes {
+            bytes += event.encodedSize
+            events.append(carried.removeFirst())
+        }
+        if events.isEmpty {
+            guard let first = core.take() else {
+                guard link.version == .v2, unreportedDrops > 0 else { return nil }
+                return makeBatch([])
+            }
+            core.lingerForMore(batch: maxEvents, napped: napped)
+            // Each event is made ready (sanitized, numbered) as it is taken, in the
+            // array the batch keeps: no second pass, no copy of the batch.
+            events.reserveCapacity(min(maxEvents, core.queuedCount + 1))
+            bytes += append(first, to: &events)
+        }
+        guard carried.isEmpty else { return makeBatch(events) }
+        while events.count < maxEvents, bytes < configuration.maxBatchBytes, let event = core.take() {
+            let size = append(event, to: &events)
+            if bytes + size > maxBytes {
+                carried.append(events.removeLast())  // it starts the next batch, with its number
+                break
+            }
+            bytes += size
         }
         return makeBatch(events)
     }
 
-    /// Sanitizes `event`, gives it the next sequence number of the batch being
-    /// built (the batch's first is `nextSequence`) and appends it; its encoded size.
+    /// Sanitizes `event`, gives it the next sequence number and appends it; its encoded size.
     private func append(_ event: consuming Event, to events: inout [Event]) -> Int {
         sanitize(&event)
-        event.sequence = nextSequence + UInt64(events.count)
+        event.sequence = nextSequence
+        nextSequence += 1
         let size = event.encodedSize
         events.append(event)
         return size
     }
 
-    /// `events` numbered from `nextSequence` by `append`. The drops go into the
-    /// header when it is sent with version 2 (version 1 has no header).
+    /// `events` numbered by `append`. The drops go into the header when it is
+    /// sent with version 2 (version 1 has no header).
     private func makeBatch(_ events: [Event]) -> EventBatch {
         let header = BatchHeader(agentID: configuration.agentID, bootID: configuration.bootID,
-                                 firstSequence: nextSequence, dropped: 0)
-        nextSequence += UInt64(events.count)
+                                 firstSequence: events.first?.sequence ?? nextSequence, dropped: 0)
         if let oldest = events.first {
             core.counters.oldestUndelivered.store(max(oldest.timestampNanoseconds, 1), ordering: .relaxed)
         }
@@ -128,43 +120,24 @@ final class SenderLoop: @unchecked Sendable {
 
     /// Cuts fields to the protocol's bounds so an odd event is still delivered.
     private func sanitize(_ event: inout Event) {
-        if (try? event.validate()) != nil { return }  // within every bound: the common case
-        core.counters.sanitized.add(1, ordering: .relaxed)
-        event.executablePath = Self.bounded(event.executablePath, Event.maxPathBytes)
-        event.targetPath = Self.bounded(event.targetPath, Event.maxPathBytes)
-        event.digest = Array(event.digest.prefix(Event.maxDigestBytes))
-    }
-
-    static func bounded(_ text: String, _ limit: Int) -> String {
-        var result = text.replacingNUL()
-        while result.utf8.count > limit { result.removeLast() }
-        return result
+        if EventSanitizer.sanitize(&event) { core.counters.sanitized.add(1, ordering: .relaxed) }
     }
 
     // MARK: Delivering
 
     /// One attempt at the pending batch; true when it is done with (acknowledged or rejected).
-    private func deliver(_ client: CollectorClient) -> Bool {
+    private func deliver(_ link: CollectorLink) -> Bool {
         guard let batch = pending else { return true }
-        let timeout = callTimeout
-        if attempts > 0 { core.counters.retries.add(1, ordering: .relaxed) }
-        attempts += 1
+        guard link.ready() else { return false }
+        let timeout = link.callTimeout
+        let client = link.client
         do {
-            if version == nil {
-                core.counters.state.store(EventSender.State.connecting.rawValue, ordering: .relaxed)
-                if configuration.forceVersion1 {
-                    try client.ping(version: .v1)
-                    version = .v1
-                } else {
-                    version = try client.negotiate()
-                }
-                noteConnected()
-            }
-            if version == .v2 {
+            if link.version == .v2 {
                 let batch = readyForVersion2(batch)
                 core.counters.sent.add(UInt64(batch.events.count), ordering: .relaxed)
                 let ack = try client.report(batch, eventFieldsChecked: true, timeout: timeout)
-                let done = accept(ack.status, events: batch.events.count)
+                link.succeeded()
+                let done = settle(ack.status, events: batch.events.count)
                 if done && ack.status == .ok { dropsReported += batch.header.dropped }
                 return done
             }
@@ -172,11 +145,12 @@ final class SenderLoop: @unchecked Sendable {
             while pendingAcknowledged < batch.events.count {
                 core.counters.sent.add(1, ordering: .relaxed)
                 let ack = try client.report(batch.events[pendingAcknowledged], fieldsChecked: true, timeout: timeout)
+                link.succeeded()
                 if ack.status == .sinkError {
                     core.setLastError("collector could not store event \(ack.sequence) (sink error); retrying")
                     return false
                 }
-                _ = accept(ack.status, events: 1)
+                _ = settle(ack.status, events: 1)
                 pendingAcknowledged += 1
             }
             return true
@@ -187,9 +161,32 @@ final class SenderLoop: @unchecked Sendable {
             logger.error("invalid batch, not sent", metadata: ["problem": "\(problem)"])
             return true
         } catch {
-            noteFailure(error)
+            if case .rpc(let rpc) = error, rpc.status == .cantDecodeArguments {
+                link.succeeded()  // it answered: it cannot take a batch this big
+                return split(link, batch)
+            }
+            link.failed(error)
             return false
         }
+    }
+
+    /// GARBAGE_ARGS: a batch of n > 1 events goes again as two; a single event
+    /// the collector cannot decode is rejected (resending it cannot help).
+    private func split(_ link: CollectorLink, _ batch: EventBatch) -> Bool {
+        let events = Array(batch.events.dropFirst(pendingAcknowledged))
+        guard link.halveBatches(from: events.count) else {
+            core.counters.rejected.add(UInt64(events.count), ordering: .relaxed)
+            core.setLastError("collector cannot decode event \(batch.header.firstSequence + UInt64(pendingAcknowledged)); not sent again")
+            return true
+        }
+        let half = events.count / 2
+        var first = pending!
+        first.events = Array(events.prefix(half))
+        first.header.firstSequence = events[0].sequence
+        carried.insert(contentsOf: events.dropFirst(half), at: 0)
+        pending = first
+        pendingAcknowledged = 0
+        return false
     }
 
     /// The pending batch as version 2 sends it: without the events a version 1
@@ -211,16 +208,8 @@ final class SenderLoop: @unchecked Sendable {
         return batch
     }
 
-    /// The timeout for one call: the configured one, cut to what is left of a drain.
-    private var callTimeout: Duration {
-        guard core.isClosing else { return configuration.callTimeout }
-        let now = Timestamps.monotonic()
-        let left = core.deadline > now ? core.deadline - now : 0
-        return min(configuration.callTimeout, .nanoseconds(Int64(max(left, 1_000_000))))
-    }
-
     /// Counts a report's answer; true unless it should be sent again.
-    private func accept(_ status: ReportStatus, events: Int) -> Bool {
+    private func settle(_ status: ReportStatus, events: Int) -> Bool {
         switch status {
         case .ok:
             core.counters.acknowledged.add(UInt64(events), ordering: .relaxed)
@@ -237,50 +226,18 @@ final class SenderLoop: @unchecked Sendable {
         }
     }
 
-    private func noteConnected() {
-        if everConnected { core.counters.reconnects.add(1, ordering: .relaxed) }
-        everConnected = true
-        core.counters.version.store(version?.rawValue ?? 0, ordering: .relaxed)
-        core.counters.state.store(EventSender.State.connected.rawValue, ordering: .relaxed)
-        logger.info("connected to collector", metadata: ["version": "\(version.map { "\($0)" } ?? "-")"])
-    }
-
-    private func noteFailure(_ error: CollectorError) {
-        core.setLastError(error.description)
-        if case .rpc(let rpc) = error, rpc.status != .timedOut {
-            // A lost connection or a restarted collector: negotiate again (it may now be version 1).
-            version = nil
-        }
-        logger.warning("delivery failed", metadata: ["error": "\(error)", "attempt": "\(attempts)"])
-    }
-
     private func finishPending() {
         pending = nil
         pendingAcknowledged = 0
         pendingCarriesDrops = false
-        attempts = 0
-        backoff = .zero
         core.counters.oldestUndelivered.store(0, ordering: .relaxed)
-    }
-
-    /// Capped exponential backoff with ±20% jitter, cut short by close.
-    private func sleepBeforeRetry() {
-        backoff = backoff == .zero ? configuration.initialBackoff : min(backoff * 2, configuration.maxBackoff)
-        let jitter = Double.random(in: 0.8...1.2)
-        core.counters.state.store(EventSender.State.backingOff.rawValue, ordering: .relaxed)
-        var pause = backoff * jitter
-        if core.isClosing {
-            let now = Timestamps.monotonic()
-            pause = min(pause, .nanoseconds(Int64(core.deadline > now ? core.deadline - now : 0)))
-        }
-        core.pause(pause)
     }
 
     // MARK: Shutting down
 
     private func shutDown(_ client: CollectorClient) {
         core.waitForSubmitsInFlight()
-        var undelivered = UInt64((pending?.events.count ?? 0) - pendingAcknowledged)
+        var undelivered = UInt64((pending?.events.count ?? 0) - pendingAcknowledged + carried.count)
         while core.take() != nil { undelivered += 1 }
         client.disconnect()
         core.counters.state.store(EventSender.State.closed.rawValue, ordering: .relaxed)
@@ -294,6 +251,24 @@ final class SenderLoop: @unchecked Sendable {
         } else {
             logger.info("sender stopped", metadata: ["acknowledged": "\(report.stats.acknowledged)"])
         }
+    }
+}
+
+/// Brings an event within the protocol's bounds, once, as the sender takes it.
+enum EventSanitizer {
+    /// True when a field had to be cut (the event is still delivered).
+    static func sanitize(_ event: inout Event) -> Bool {
+        if (try? event.validate()) != nil { return false }  // within every bound: the common case
+        event.executablePath = bounded(event.executablePath, Event.maxPathBytes)
+        event.targetPath = bounded(event.targetPath, Event.maxPathBytes)
+        event.digest = Array(event.digest.prefix(Event.maxDigestBytes))
+        return true
+    }
+
+    static func bounded(_ text: String, _ limit: Int) -> String {
+        var result = text.replacingNUL()
+        while result.utf8.count > limit { result.removeLast() }
+        return result
     }
 }
 

@@ -43,6 +43,7 @@ extension Agent {
             if let sender {
                 let stats = sender.stats
                 lines.append("events submitted \(stats.submitted), acknowledged \(stats.acknowledged), dropped \(stats.dropped + stats.evicted), rejected \(stats.rejected), undelivered \(sender.undelivered), collector \(stats.collectorVersion.map { "\($0)" } ?? "never reached")")
+                if let spool = sender.spoolSummary { lines.append(spool) }
             } else {
                 lines.append("events: no collector")
             }

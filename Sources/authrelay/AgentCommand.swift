@@ -75,6 +75,25 @@ struct AgentCommand: ParsableCommand {
     @Option(help: "Seconds to deliver queued events after a stop.")
     var drainSeconds = Seconds(.seconds(5))
 
+    @Option(help: ArgumentHelp(
+        "Where events wait for the collector, across collector outages and agent restarts (made 0700; one directory per run).",
+        valueName: "dir"))
+    var spoolDir = Self.defaultSpoolDirectory
+
+    @Option(help: ArgumentHelp(
+        "Bound on the spool's size; when full its oldest segment is evicted and reported lost. The default holds a 10-minute outage at 2,000 events/s of realistic paths (Docs/Operations.md).",
+        valueName: "bytes"))
+    var spoolMaxBytes = ByteCount(SpoolSizing.defaultMaxBytes)
+
+    @Option(help: "When the spool fdatasyncs: never (the kernel writes back; survives the agent's death, not always a power loss) or segment (each full segment: a power loss costs at most the open one).")
+    var spoolSync: EventSender.SpoolSync = .never
+
+    @Flag(help: "No spool: undelivered events wait in memory only (16,384 events), and are lost when it is full or the agent stops.")
+    var noSpool = false
+
+    /// Under the agent's state directory.
+    static let defaultSpoolDirectory = "/var/lib/authrelay-agent/spool"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .warning
 
@@ -94,6 +113,12 @@ struct AgentCommand: ParsableCommand {
         }
         if !(0...1).contains(denyRatio) { throw ValidationError("--deny-ratio must be between 0 and 1") }
         if rate <= 0 { throw ValidationError("--rate must be positive") }
+        if !noSpool {
+            if !spoolDir.hasPrefix("/") { throw ValidationError("--spool-dir must be an absolute path") }
+            if spoolMaxBytes.bytes < SpoolSizing.minimumMaxBytes {
+                throw ValidationError("--spool-max-bytes must be at least \(ByteCount(SpoolSizing.minimumMaxBytes).defaultValueDescription)")
+            }
+        }
     }
 
     func run() throws {
@@ -125,6 +150,11 @@ struct AgentCommand: ParsableCommand {
 
         var senderConfiguration = EventSender.Configuration(endpoint: target.collector, agentID: agentID ?? Self.hostName())
         senderConfiguration.program = target.program.value
+        if !noSpool {
+            var spool = EventSender.SpoolOptions(directory: spoolDir, maxBytes: spoolMaxBytes.bytes)
+            spool.sync = spoolSync
+            senderConfiguration.spool = spool
+        }
         let sender = EventSender(configuration: senderConfiguration, logger: logger)
 
         var agentConfiguration = Agent.Configuration(policy: rules)
@@ -177,3 +207,5 @@ struct AgentCommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+extension EventSender.SpoolSync: ExpressibleByArgument {}

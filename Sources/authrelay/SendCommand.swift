@@ -25,6 +25,12 @@ struct SendCommand: ParsableCommand {
     @Flag(help: "Speak protocol version 1 (one call per event), as to a legacy collector.")
     var v1 = false
 
+    @Option(help: ArgumentHelp("Spool events in this directory first, as the agent does (default: memory only).", valueName: "dir"))
+    var spoolDir: String?
+
+    @Option(help: ArgumentHelp("Bound on the spool's size.", valueName: "bytes"))
+    var spoolMaxBytes = ByteCount(SpoolSizing.defaultMaxBytes)
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .warning
 
@@ -34,6 +40,10 @@ struct SendCommand: ParsableCommand {
         } catch {
             throw ValidationError("--agent-id: \(error)")
         }
+        if let spoolDir, !spoolDir.hasPrefix("/") { throw ValidationError("--spool-dir must be an absolute path") }
+        if spoolMaxBytes.bytes < SpoolSizing.minimumMaxBytes {
+            throw ValidationError("--spool-max-bytes must be at least \(ByteCount(SpoolSizing.minimumMaxBytes).defaultValueDescription)")
+        }
     }
 
     func run() throws {
@@ -42,6 +52,7 @@ struct SendCommand: ParsableCommand {
         var configuration = EventSender.Configuration(endpoint: target.collector, agentID: agentID)
         configuration.program = target.program.value
         configuration.forceVersion1 = v1
+        configuration.spool = spoolDir.map { EventSender.SpoolOptions(directory: $0, maxBytes: spoolMaxBytes.bytes) }
         let sender = EventSender(configuration: configuration, logger: logger)
         let me = Processes.currentID
         let parent = Processes.parentID
@@ -55,6 +66,7 @@ struct SendCommand: ParsableCommand {
         let report = sender.close(drainTimeout: drainSeconds.duration)
         let stats = report.stats
         print("submitted \(stats.submitted), acknowledged \(stats.acknowledged), dropped \(stats.dropped + stats.evicted), rejected \(stats.rejected), undelivered \(report.undelivered), collector \(stats.collectorVersion.map { "\($0)" } ?? "never reached")")
+        if let line = report.spoolSummary { print(line) }
         if let error = stats.lastError, report.undelivered > 0 {
             print("last error: \(error)")
         }

@@ -135,6 +135,8 @@ final class TestAgent {
         let address = collector ?? "unix://\(directory.file("no-collector.sock"))"
         var arguments = ["agent", "--watch", watched, "--collector", address, "--log-level", "info"]
         if collector == nil { arguments += ["--drain-seconds", "0.5"] }
+        // A spool of its own: the default one is the machine's, and tests run side by side.
+        if !extra.contains("--spool-dir") && !extra.contains("--no-spool") { arguments += ["--spool-dir", directory.file("agent-spool")] }
         for prefix in deny { arguments += ["--deny", prefix] }
         process = try ChildProcess(BuiltPrograms.path("authrelay"), arguments + extra, outputIn: directory)
         try process.waitFor("authrelay agent: ready")

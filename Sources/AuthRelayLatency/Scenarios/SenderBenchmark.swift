@@ -6,9 +6,11 @@ import ONCRPC
 import SystemSupport
 
 /// `authrelay latency sender`: what `EventSender.submit` costs an auth thread
-/// (1 and 2 producer threads; collector healthy, SIGSTOPped and absent), and
-/// the events/s the EventSender gets into the collector end to end beside the
-/// plain C client sending batches of 512, interleaved in the same run.
+/// (1 and 2 producer threads; collector healthy, SIGSTOPped and absent; with
+/// the spool and without), the events/s the EventSender gets into the
+/// collector end to end (with the spool and without) beside the plain C client
+/// sending batches of 512, interleaved in the same run, and how fast a spooled
+/// backlog replays once a stopped collector continues.
 package enum SenderBenchmark {
     package struct Options: Sendable {
         /// Timed submits per producer thread in each scenario (over all its rounds).
@@ -28,6 +30,13 @@ package enum SenderBenchmark {
         /// End to end: interleaved rounds per client and transport.
         package var rounds = 5
         package var transports: [RPCTransport] = [.local, .tcp]
+        /// Each submit and end-to-end scenario without a spool and with one (issue 12).
+        package var spoolModes: [Bool] = [false, true]
+        /// Replay: events spooled while the collector is stopped, then delivered (0: skipped).
+        package var replayEvents = 1_000_000
+        /// Replay: live submits per second beside the backlog.
+        package var replayLiveRate = 2000.0
+
         /// Existing collectors instead of starting one (the submit cost then runs healthy only).
         package var collectors: [RPCEndpoint] = []
         /// The collector to start; nil: `CollectorProgram.standard(in:)`.
@@ -49,6 +58,8 @@ package enum SenderBenchmark {
             options.events = 200_000
             options.cRoundLength = .milliseconds(100)
             options.rounds = 2
+            // The rows CI checks (SenderBenchmarkTests) are the memory sender's; the spool's come with a full run.
+            options.spoolModes = [false]
             options.quick = true
             return options
         }
@@ -84,13 +95,16 @@ package enum SenderBenchmark {
         let throughput = try SenderThroughput.run(options, collector: collector, events: eventPool(options.events),
                                                   executables: executables, progress: progress)
         report.results += throughput.results
+        let replay = try SenderReplay.run(options, collector: collector, liveResults: throughput.results, progress: progress)
+        report.results += replay.results
 
         let histogram = clock.histogram
         report.notes.append("every submit is timed between two clock_gettime(CLOCK_MONOTONIC) reads; clock-pair is that pair around nothing on the same schedule (1 thread, \(fixed(options.rate, 0))/s in 1 ms ticks): p50 \(histogram.valueAtPercentile(50)) ns (the timing itself, included in every submit figure), p99 \(histogram.valueAtPercentile(99)) ns, p99.9 \(histogram.valueAtPercentile(99.9)) ns (what a thread that wakes each tick pays for anything)")
         report.notes.append("submit: \(options.submits) timed submits per producer thread and scenario in \(options.submitRounds) interleaved rounds, \(fixed(options.rate, 0))/s over all producers in 1 ms ticks, \(eventPoolSize) prebuilt events, default EventSender configuration (capacity \(EventSender.Configuration(endpoint: .unix(path: "/"), agentID: "").capacity)); stopped: SIGSTOP once the sender is connected, SIGCONT before its \(options.drainTimeout.shortDescription) drain; absent: nothing listens")
         report.notes.append("submit rows: over_budget = submits over \(options.submitGoal.shortDescription), delivered = acknowledged by the collector, dropped = never acknowledged (dropped at submit, or still queued at close)")
-        report.notes += submit.notes + throughput.notes + goalNotes(report.results, options)
-        report.errors += submit.errors + throughput.errors
+        report.notes.append("spool: the agent's default (\(SpoolSizing.defaultMaxBytes >> 20) MiB, \(SpoolSizing.defaultSegmentBytes >> 20) MiB segments, every event written to it before it is sent) in a fresh directory under /tmp per scenario and round; rows named -spool")
+        report.notes += submit.notes + throughput.notes + replay.notes + goalNotes(report.results, options) + spoolGoalNotes(report.results)
+        report.errors += submit.errors + throughput.errors + replay.errors
         return report
     }
 
@@ -125,10 +139,39 @@ package enum SenderBenchmark {
         return notes
     }
 
-    /// A sender with the default configuration but for `configure`, that logs nothing below critical.
-    static func makeSender(endpoint: RPCEndpoint, agentID: String,
+    /// Issue 12's goals: submit p99.9 with the spool within 1.1x of without, in every
+    /// condition; healthy end to end with the spool at least 0.9x without.
+    private static func spoolGoalNotes(_ results: [ScenarioResult]) -> [String] {
+        var notes: [String] = []
+        for spooled in results where spooled.name.hasSuffix("-spool") {
+            let plainName = String(spooled.name.dropLast("-spool".count))
+            guard let plain = results.first(where: { $0.name == plainName && $0.transport == spooled.transport }) else { continue }
+            if spooled.authPath != nil {
+                let ratio = spooled.summary.p999 / max(plain.summary.p999, 0.001)
+                notes.append("goal submit p99.9 with the spool within 1.1x of without (\(plainName)): \(ratio <= 1.1 ? "met" : "NOT met") (\(fixed(ratio, 2))x: \(Int((spooled.summary.p999 * 1000).rounded())) ns against \(Int((plain.summary.p999 * 1000).rounded())) ns)")
+            } else if spooled.rate > 0 && plain.rate > 0 {
+                let ratio = spooled.rate / plain.rate
+                notes.append("goal end to end with the spool at least 0.9x without over \(spooled.transport): \(ratio >= 0.9 ? "met" : "NOT met") (\(fixed(ratio, 2))x: \(TableWriter.grouped(spooled.rate)) against \(TableWriter.grouped(plain.rate)) events/s)")
+            }
+        }
+        return notes
+    }
+
+    /// A spool directory of its own under /tmp (removed by the caller).
+    static func spoolDirectory() throws(LatencyError) -> String {
+        do {
+            return try FileSystem.makeTemporaryDirectory(prefix: "authrelay-latency-spool")
+        } catch {
+            throw LatencyError("cannot make a spool directory: \(error)")
+        }
+    }
+
+    /// A sender with the default configuration but for `configure`, that logs nothing below critical;
+    /// with the agent's default spool in `spool` when given.
+    static func makeSender(endpoint: RPCEndpoint, agentID: String, spool: String? = nil,
                            _ configure: (inout EventSender.Configuration) -> Void) -> EventSender {
         var configuration = EventSender.Configuration(endpoint: endpoint, agentID: agentID)
+        configuration.spool = spool.map { EventSender.SpoolOptions(directory: $0 + "/spool") }
         configure(&configuration)
         var logger = Logger(label: "authrelay.latency.sender")
         logger.logLevel = .critical  // a stopped or absent collector is the point of some runs: count, do not print

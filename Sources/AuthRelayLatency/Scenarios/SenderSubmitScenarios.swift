@@ -2,15 +2,18 @@ import AuthRelay
 import AuthRelayHarness
 import AuthRelayProtocol
 import ONCRPC
+import SystemSupport
 
 /// The submit cost with 1 and 2 producer threads under each collector
-/// condition, in interleaved rounds (each round starts one scenario later), one
-/// new EventSender with the default configuration per scenario and round.
+/// condition, without the spool and with it, in interleaved rounds (each round
+/// starts one scenario later), one new EventSender with the default
+/// configuration per scenario and round (and a fresh spool directory).
 enum SenderSubmitScenarios {
     private struct Scenario {
         let producers: Int
         let condition: CollectorCondition
-        var name: String { "submit-\(producers)p-\(condition.rawValue)" }
+        let spool: Bool
+        var name: String { "submit-\(producers)p-\(condition.rawValue)\(spool ? "-spool" : "")" }
     }
 
     /// One scenario's figures summed over its rounds.
@@ -37,7 +40,7 @@ enum SenderSubmitScenarios {
             return true
         }
         let scenarios = options.producerCounts.flatMap { producers in
-            conditions.map { Scenario(producers: producers, condition: $0) }
+            conditions.flatMap { condition in options.spoolModes.map { Scenario(producers: producers, condition: condition, spool: $0) } }
         }
         guard !scenarios.isEmpty else { return ([], notes, []) }
         let rounds = max(1, min(options.submitRounds, options.submits))
@@ -63,7 +66,9 @@ enum SenderSubmitScenarios {
         let condition = scenario.condition
         collector.beforeSender(condition)
         let endpoint = try collector.submitEndpoint()
-        let sender = SenderBenchmark.makeSender(endpoint: endpoint, agentID: "authrelay-latency-submit") { _ in }
+        let spool = scenario.spool ? try SenderBenchmark.spoolDirectory() : nil
+        defer { if let spool { FileSystem.removeTree(spool) } }
+        let sender = SenderBenchmark.makeSender(endpoint: endpoint, agentID: "authrelay-latency-submit", spool: spool) { _ in }
         var warmUpEvents: UInt64 = 0
         if condition != .absent {
             try SenderBenchmark.warmUp(sender, endpoint: endpoint)
@@ -94,7 +99,7 @@ enum SenderSubmitScenarios {
                                     latency: totals.latency, seconds: totals.seconds)
         let never = totals.submitted > totals.delivered ? totals.submitted - totals.delivered : 0
         result.authPath = AuthPathOutcome(
-            design: "submit-\(scenario.producers)-producer\(scenario.producers == 1 ? "" : "s")",
+            design: "submit-\(scenario.producers)-producer\(scenario.producers == 1 ? "" : "s")\(scenario.spool ? "-spool" : "")",
             condition: scenario.condition.rawValue, requested: totals.submitted,
             overBudget: totals.latency.count(above: budget), delivered: totals.delivered, dropped: never)
         let histogram = totals.latency.histogram

@@ -33,10 +33,14 @@ enum SenderThroughput {
     }
 
     private enum Client: CaseIterable {
-        case sender, c
+        case sender, senderSpool, c
 
         func name(_ transport: String) -> String {
-            self == .sender ? "sender-\(transport)" : "c-batch512-\(transport)"
+            switch self {
+            case .sender: "sender-\(transport)"
+            case .senderSpool: "sender-\(transport)-spool"
+            case .c: "c-batch512-\(transport)"
+            }
         }
     }
 
@@ -45,9 +49,10 @@ enum SenderThroughput {
                     executables: Executables, progress: Progress) throws(LatencyError) -> (results: [ScenarioResult], notes: [String], errors: [String]) {
         var notes: [String] = []
         var errors: [String] = []
-        var clients = Client.allCases
+        var clients = Client.allCases.filter { $0 != .senderSpool || options.spoolModes.contains(true) }
+        if !options.spoolModes.contains(false) { clients.removeAll { $0 == .sender } }
         if !executables.has(LegacyReporter.name) {
-            clients = [.sender]
+            clients.removeAll { $0 == .c }
             notes.append("C client skipped: \(executables.path(LegacyReporter.name)) not found (build the legacy-reporter product)")
         }
         let directory = try TemporaryDirectory(prefix: "authrelay-latency-sender")
@@ -63,7 +68,9 @@ enum SenderThroughput {
                     progress.update("end-to-end round \(round + 1)/\(options.rounds), \(clients[index].name(label))")
                     switch clients[index] {
                     case .sender:
-                        rounds[index].append(try senderRound(endpoint, events: events, stats: stats))
+                        rounds[index].append(try senderRound(endpoint, events: events, stats: stats, spool: false))
+                    case .senderSpool:
+                        rounds[index].append(try senderRound(endpoint, events: events, stats: stats, spool: true))
                     case .c:
                         rounds[index].append(try cRound(endpoint, length: options.cRoundLength, executables: executables,
                                                         directory: directory, stats: stats, run: round))
@@ -76,17 +83,19 @@ enum SenderThroughput {
                     errors.append("\(client.name(label)): \(round.acknowledged) events acknowledged, the collector counted \(round.collectorEvents)")
                 }
             }
-            if clients.count == 2 {
-                let senderRates = rounds[0].map(\.rate)
-                let cRates = rounds[1].map(\.rate)
-                let ratio = median(senderRates) / max(median(cRates), 1)
-                transportResults[0].comparedToC = .init(p50Ratio: 0, rateRatio: ratio)
-                let paired = zip(senderRates, cRates).map { fixed($0 / max($1, 1), 2) }.joined(separator: ", ")
-                transportResults[0].notes.append("rate_vs_c: median events/s over the C client's median; round by round: \(paired)")
+            if let c = clients.firstIndex(of: .c) {
+                let cRates = rounds[c].map(\.rate)
+                for index in clients.indices where index != c {
+                    let senderRates = rounds[index].map(\.rate)
+                    let ratio = median(senderRates) / max(median(cRates), 1)
+                    transportResults[index].comparedToC = .init(p50Ratio: 0, rateRatio: ratio)
+                    let paired = zip(senderRates, cRates).map { fixed($0 / max($1, 1), 2) }.joined(separator: ", ")
+                    transportResults[index].notes.append("rate_vs_c: median events/s over the C client's median; round by round: \(paired)")
+                }
             }
             results += transportResults
         }
-        notes.append("end-to-end: \(options.rounds) interleaved rounds per client and transport; EventSender: \(options.events) events per round from one producer flat out, queue capacity \(options.events + 1) (+1 for the warm-up event); C: legacy-reporter -B 512 -D \(fixed(Time.seconds(options.cRoundLength), 3)); rate = median of the rounds' acknowledged events/s; count = the collector's batches")
+        notes.append("end-to-end: \(options.rounds) interleaved rounds per client and transport; EventSender: \(options.events) events per round from one producer flat out, queue capacity \(options.events + 1) (+1 for the warm-up event), -spool: through the spool (written, then sent from memory or read back); C: legacy-reporter -B 512 -D \(fixed(Time.seconds(options.cRoundLength), 3)); rate = median of the rounds' acknowledged events/s; count = the collector's batches")
         notes.append("end-to-end rows measure throughput only: their percentile columns and p50_vs_c are 0 (not measured)")
         return (results, notes, errors)
     }
@@ -111,8 +120,11 @@ enum SenderThroughput {
     }
 
     /// One EventSender round: connect, submit `events` flat out, wait for the last acknowledgement.
-    private static func senderRound(_ endpoint: RPCEndpoint, events: [Event], stats: CollectorStatsReader) throws(LatencyError) -> Round {
-        let sender = SenderBenchmark.makeSender(endpoint: endpoint, agentID: "authrelay-latency-throughput") { configuration in
+    private static func senderRound(_ endpoint: RPCEndpoint, events: [Event], stats: CollectorStatsReader,
+                                    spool spooled: Bool) throws(LatencyError) -> Round {
+        let spool = spooled ? try SenderBenchmark.spoolDirectory() : nil
+        defer { if let spool { FileSystem.removeTree(spool) } }
+        let sender = SenderBenchmark.makeSender(endpoint: endpoint, agentID: "authrelay-latency-throughput", spool: spool) { configuration in
             configuration.capacity = events.count + 1
             configuration.maxQueuedBytes = 1 << 40  // the capacity is the bound here
         }

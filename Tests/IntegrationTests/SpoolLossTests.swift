@@ -1,0 +1,150 @@
+import AuthRelay
+import AuthRelayHarness
+import AuthRelayProtocol
+import Foundation
+import ONCRPC
+import SystemSupport
+import TestSupport
+import Testing
+
+/// Exact loss positions: a spool that reaches its cap evicts its oldest
+/// segments, and a memory queue that fills drops submits; either way every
+/// lost sequence is in a loss range (a sequence gap over version 2, a loss
+/// with its reason over version 3) and every delivered event has the number
+/// of its place in submit order.
+@Suite("Spool: exact losses", .serialized, .timeLimit(.minutes(4)))
+struct SpoolLossTests {
+    init() { TestProcess.prepare() }
+
+    /// 200 events delivered, the collector stopped, `count` events of long paths
+    /// at 5,000/s into a spool of 512 KiB (64 KiB segments), the collector back.
+    static func overflowSpool(_ endpoint: RPCEndpoint, stop: (Int32) -> Void, spool: String, count: Int = 10_000,
+                              program: UInt32? = nil) -> (report: ShutdownReport, boot: String) {
+        let sender = SpoolTest.sender(endpoint, spool: spool, maxBytes: 512 << 10, segmentBytes: 64 << 10, liveWindowBytes: 16 << 10,
+                                      program: program)
+        SpoolTest.submit(sender, count: 200, rate: 5000)
+        #expect(eventually(timeout: .seconds(10)) { sender.stats.acknowledged == 200 }, "\(sender.stats)")
+        stop(SIGSTOP)
+        let queued = SpoolTest.submit(sender, from: 200, count: count, rate: 5000, pathBytes: 100)
+        #expect(queued == count, "the queue dropped: the spool should have taken everything")
+        #expect(sender.stats.spoolEvicted > 0, "a 512 KiB spool must evict \(count) events of 200 bytes: \(sender.stats)")
+        stop(SIGCONT)
+        return (sender.close(drainTimeout: .seconds(30)), sender.configuration.bootID)
+    }
+
+    @Test("spool cap reached (authrelayd, version 2): the missing sequences are exactly the gap ranges")
+    func capReachedVersion2() throws {
+        let directory = try TemporaryDirectory(prefix: "authrelay-spool")
+        defer { directory.remove() }
+        let daemon = try StartedCollector(in: directory, extra: ["--fsync", "never"])
+        defer { daemon.stop() }
+        let (report, boot) = Self.overflowSpool(daemon.unix, stop: daemon.process.signal, spool: directory.file("spool"))
+        let total: UInt64 = 10_200
+        #expect(report.isBalanced, "\(report)")
+        #expect(report.undelivered == 0)
+        let output = BootOutput(lines: try daemon.outputLines(), bootID: boot)
+        #expect(output.duplicates == 0)
+        output.checkCoverage(through: total)
+        let gapEvents = output.gaps.reduce(0) { $0 + UInt64($1.count) }
+        print("spool cap (v2): \(output.gaps.count) gaps, \(gapEvents) events; spool evicted \(report.stats.spoolEvicted), lost \(report.stats.spoolLost)")
+        #expect(gapEvents > 0)
+        #expect(gapEvents == report.stats.spoolLost)
+        #expect(report.stats.spoolLost <= report.stats.spoolEvicted)
+        #expect(UInt64(output.sequences.count) == report.stats.acknowledged)
+        #expect(report.stats.acknowledged + gapEvents == total)
+        #expect(output.indexBySequence.allSatisfy { $0.key == UInt64($0.value + 1) }, "every event has its submit position")
+    }
+
+    @Test("spool cap reached (rpcgen collector, version 3): every missing range is a spool_evicted loss",
+          .enabled(if: RpcgenCollector.available, "needs rpcbind, rpcgen and cc"))
+    func capReachedVersion3() throws {
+        let directory = try TemporaryDirectory(prefix: "authrelay-spool")
+        defer { directory.remove() }
+        let collector = try RpcgenCollector(.generatedMain, in: directory)
+        defer { collector.stop() }
+        let endpoint = RPCEndpoint.rpcbind(host: "localhost", transport: .tcp)
+        let (report, boot) = Self.overflowSpool(endpoint, stop: collector.process.signal, spool: directory.file("spool"),
+                                                program: collector.program)
+        #expect(report.isBalanced, "\(report)")
+        #expect(report.stats.collectorVersion == .v3)
+        let sequences = collector.sequences(boot: boot)
+        let losses = collector.losses(boot: boot)
+        #expect(!losses.isEmpty && losses.allSatisfy { $0.1 == "spool_evicted" }, "\(losses.prefix(5))")
+        var covered = Set(sequences)
+        #expect(covered.count == sequences.count, "duplicates")
+        for (range, _) in losses { for sequence in range { #expect(covered.insert(sequence).inserted, "\(sequence) twice") } }
+        #expect(covered == Set(1...10_200))
+        let lost = losses.reduce(0) { $0 + UInt64($1.0.count) }
+        #expect(lost == report.stats.spoolLost)
+        let status = try #require(collector.lastStatus(boot: boot))
+        #expect(status[3] > 0 && status[9] == 1, "status: evicted > 0, spool usable: \(status)")
+    }
+
+    /// The spool unusable (its path is a file) and memory small: with the
+    /// collector stopped the window fills, the queue of 64 fills, and submits
+    /// drop. Returns the report and the submit indices that were dropped.
+    static func overflowMemory(_ endpoint: RPCEndpoint, stop: (Int32) -> Void, in directory: TemporaryDirectory,
+                               program: UInt32? = nil) throws -> (report: ShutdownReport, boot: String, dropped: [Int]) {
+        let blocker = directory.file("spool-is-a-file")
+        try FileSystem.writeFile(blocker, Array("not a directory\n".utf8))
+        let sender = SpoolTest.sender(endpoint, spool: blocker, capacity: 64, memoryBytes: 32 << 10, program: program)
+        SpoolTest.submit(sender, count: 100, rate: 5000)
+        #expect(eventually(timeout: .seconds(10)) { sender.stats.acknowledged == 100 }, "\(sender.stats)")
+        #expect(sender.stats.spool == .memory)
+        stop(SIGSTOP)
+        var dropped: [Int] = []
+        let start = SystemClock.monotonicNanoseconds()
+        for index in 100..<4100 {
+            let due = start + UInt64(index - 100) * 200_000
+            let now = SystemClock.monotonicNanoseconds()
+            if due > now + 1_000_000 { SystemClock.sleep(.nanoseconds(Int64(due - now))) }
+            if sender.submit(SpoolTest.event(index)) == .dropped { dropped.append(index) }
+        }
+        stop(SIGCONT)
+        for index in 4100..<4200 where sender.submit(SpoolTest.event(index)) == .dropped { dropped.append(index) }
+        return (sender.close(drainTimeout: .seconds(30)), sender.configuration.bootID, dropped)
+    }
+
+    @Test("memory full (spool unusable, authrelayd): each dropped submit is a gap at its own place")
+    func queueFullVersion2() throws {
+        let directory = try TemporaryDirectory(prefix: "authrelay-spool")
+        defer { directory.remove() }
+        let daemon = try StartedCollector(in: directory, extra: ["--fsync", "never"])
+        defer { daemon.stop() }
+        let (report, boot, dropped) = try Self.overflowMemory(daemon.unix, stop: daemon.process.signal, in: directory)
+        #expect(!dropped.isEmpty, "nothing dropped: \(report)")
+        #expect(report.isBalanced, "\(report)")
+        #expect(report.stats.dropped == UInt64(dropped.count))
+        let output = BootOutput(lines: try daemon.outputLines(), bootID: boot)
+        #expect(output.duplicates == 0)
+        output.checkCoverage(through: 4200)
+        let gapSequences = Set(output.gaps.flatMap { Array($0) })
+        #expect(gapSequences == Set(dropped.map { UInt64($0 + 1) }), "gaps are not exactly the dropped submits")
+        #expect(output.indexBySequence.allSatisfy { $0.key == UInt64($0.value + 1) })
+        // The collector saw gaps, not version 2 drop counts: reported_dropped stays 0.
+        #expect(try CollectorClient(endpoint: daemon.unix).stats().reportedDropped == 0)
+    }
+
+    @Test("memory full (rpcgen collector, version 3): queue_full losses exactly where submits dropped; a clean end with the last sequence",
+          .enabled(if: RpcgenCollector.available, "needs rpcbind, rpcgen and cc"))
+    func queueFullVersion3() throws {
+        let directory = try TemporaryDirectory(prefix: "authrelay-spool")
+        defer { directory.remove() }
+        let collector = try RpcgenCollector(.generatedMain, in: directory)
+        defer { collector.stop() }
+        let (report, boot, dropped) = try Self.overflowMemory(.rpcbind(host: "localhost", transport: .tcp), stop: collector.process.signal,
+                                                        in: directory, program: collector.program)
+        #expect(!dropped.isEmpty)
+        #expect(report.isBalanced, "\(report)")
+        let losses = collector.losses(boot: boot)
+        #expect(losses.allSatisfy { $0.1 == "queue_full" }, "\(losses.prefix(5))")
+        #expect(Set(losses.flatMap { Array($0.0) }) == Set(dropped.map { UInt64($0 + 1) }))
+        #expect(Set(collector.sequences(boot: boot)).count + dropped.count == 4200)
+        // Spool unusable the whole run: the status says memory only, one fallback.
+        let status = try #require(collector.lastStatus(boot: boot))
+        #expect(status[6] == 1 && status[9] == 0, "fallbacks 1, usable 0: \(status)")
+        // No spool to leave anything in: the clean end is reported at the stop.
+        let ends = collector.bootEnds.filter { $0.boot == boot }
+        #expect(ends.count == 1 && ends.first?.ending == "clean" && ends.first?.last == 4200, "\(ends)")
+    }
+}
