@@ -5,7 +5,7 @@
 ///
 /// Pure: it never reads a socket. `StreamConnection` reads, then feeds what it
 /// read, so the same bytes give the same records however they are split (what
-/// the framer fuzz target checks, Fuzz/Sources/fuzz-framer).
+/// the framer fuzz target checks, FuzzTargets/Sources/fuzz-framer).
 ///
 /// Copy-free in the common case: a one-fragment record that lies wholly in the
 /// fed bytes is handed over where it lies. Only a record split across feeds or
