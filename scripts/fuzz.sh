@@ -4,9 +4,10 @@
 #   scripts/fuzz.sh all SECONDS      every target in turn, SECONDS each (CI: 60)
 #   scripts/fuzz.sh seeds            writes the committed seed corpora again
 # TARGET: framer, call-header, batch-decoder or collector.
-# Each run starts from the committed seeds (FuzzTargets/Corpus/TARGET, read only)
-# and the inputs earlier runs found (.build-fuzz/corpus/TARGET, kept, not
-# committed). A crash, leak or hang (one input over 10 s) stops the run: the
+# Each run starts from the committed seeds (FuzzTargets/Corpus/TARGET, written
+# by `seeds`), the committed inputs of bugs once found (FuzzTargets/Regressions/
+# TARGET, never rewritten) and the inputs earlier runs found (.build-fuzz/corpus/
+# TARGET, kept, not committed); only the last is written to. A crash, leak or hang (one input over 10 s) stops the run: the
 # input is saved in .build-fuzz/crashes/TARGET/ (FUZZ_CRASHES=DIR elsewhere),
 # printed in hex, and the script fails. Replay one with:
 #   .build-fuzz/release/fuzz-TARGET .build-fuzz/crashes/TARGET/crash-...
@@ -38,6 +39,8 @@ run() {
   local target=$1 seconds=$2
   local corpus=$scratch/corpus/$target crashes=${FUZZ_CRASHES:-$scratch/crashes}/$target
   mkdir -p "$corpus" "$crashes"
+  local inputs=("$corpus" "FuzzTargets/Corpus/$target")
+  [[ -d FuzzTargets/Regressions/$target ]] && inputs+=("FuzzTargets/Regressions/$target")
   local before
   before=$(ls "$crashes")
   echo "fuzz: $target for $seconds s (corpus $corpus, crashes $crashes)"
@@ -46,10 +49,10 @@ run() {
   # guards against libFuzzer itself not stopping.
   # shellcheck disable=SC2086
   timeout --kill-after=30 $((seconds + 300)) "$binaries/fuzz-$target" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$crashes/" ${FUZZ_FLAGS:-} "$corpus" "FuzzTargets/Corpus/$target" \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="$crashes/" ${FUZZ_FLAGS:-} "${inputs[@]}" \
     > "$scratch/$target.log" 2>&1 || status=$?
-  grep -E "^(INFO: (seed corpus|A corpus)|#[0-9]+[[:space:]]+(INITED|DONE))|^stat::(number_of_executed_units|new_units_added|peak_rss)" \
+  grep -E "^(INFO: (seed corpus|A corpus|exiting)|#[0-9]+[[:space:]]+(INITED|DONE))|^stat::(number_of_executed_units|new_units_added|peak_rss)" \
     "$scratch/$target.log" | sed "s/^/  /" || true
   local found
   found=$(comm -13 <(echo "$before") <(ls "$crashes") | grep -v '^$' || true)

@@ -16,16 +16,14 @@ import FuzzSupport
 /// the argument bytes (an `ar_event_batch` as XDR).
 @main
 enum BatchDecoderTarget {
-    static let program: UInt32 = 0x2000_0A7E
-
     static func main() {
         runFuzzer(seeds: seeds, test: test)
     }
 
-    /// The last BatchDecoder made, to see whether it gave up or finished.
+    /// The BatchDecoders made for this input, to see whether they gave up or finished.
     nonisolated(unsafe) static var decoders: [WatchedDecoder] = []
     nonisolated(unsafe) static let dispatcher = RPCDispatcher(programs: [
-        RPCProgram(program: program, version: 2, procedures: [
+        RPCProgram(program: SeedCalls.program, version: 2, procedures: [
             RPCProcedure(1, argument: AuthRelayProgram.eventBatch, ar_event_batch.self, result: AuthRelayProgram.eventBatch,
                          ar_event_batch.self, incremental: { watched() }) { _, batch, echo in
                 echo.pointee = batch.pointee  // encoded before the argument is freed
