@@ -1,6 +1,7 @@
 @testable import AuthRelayCollector
 @testable import AuthRelayProtocol
 import FuzzSupport
+import Glibc
 import Logging
 @testable import ONCRPC
 import SystemSupport
@@ -133,7 +134,7 @@ final class MemorySink: EventSink {
     var distinctPairs: Int { highest.count }
 
     func write(events: ArraySlice<ReceivedEvent>, losses: [LossRecord], context: ReportContext) throws(SinkError) {
-        if failing { throw SinkError(SystemError(function: "write", errno: 28)) }  // ENOSPC
+        if failing { throw SinkError(SystemError(function: "write", errno: ENOSPC)) }
         let key = Array(context.agentID ?? UnsafeRawBufferPointer(start: nil, count: 0)) + [0]
             + Array(context.bootID ?? UnsafeRawBufferPointer(start: nil, count: 0))
         for event in events {
@@ -144,7 +145,7 @@ final class MemorySink: EventSink {
     }
 
     func writeLegacy(_ event: ReceivedEvent, context: ReportContext) throws(SinkError) {
-        if failing { throw SinkError(SystemError(function: "write", errno: 28)) }
+        if failing { throw SinkError(SystemError(function: "write", errno: ENOSPC)) }
         events += 1
     }
 
