@@ -16,7 +16,8 @@ public func runFuzzer(seeds: () -> [(name: String, bytes: [UInt8])], test: @esca
         for (name, bytes) in seeds() {
             let path = arguments[2] + "/" + name
             guard bytes.withUnsafeBytes({ fuzz_write_file(path, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count) }) == 0 else {
-                fatalError("cannot write \(path)")
+                fputs("fuzz: cannot write \(path) (does the directory exist?)\n", stderr)
+                exit(1)
             }
         }
         exit(0)
