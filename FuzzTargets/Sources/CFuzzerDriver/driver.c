@@ -35,7 +35,10 @@ __attribute__((weak)) int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*cal
 
 int fuzz_write_file(const char *path, const uint8_t *data, size_t size) {
     FILE *file = fopen(path, "wb");
-    if (!file) return -1;
+    if (!file) {
+        perror(path);
+        return -1;
+    }
     size_t written = size ? fwrite(data, 1, size, file) : 0;
     return fclose(file) == 0 && written == size ? 0 : -1;
 }
