@@ -84,6 +84,9 @@ final class BatchDecoder<Batch: WireEventBatch>: RPCIncrementalDecoder {
     var argument: UnsafeMutableRawPointer { UnsafeMutableRawPointer(batch) }
 
     func decode(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        // Each call sees the bytes of the one before, and more: fewer is a caller's
+        // mistake, refused rather than read past (every `bytes.count - consumed` below is then >= 0).
+        guard bytes.count >= consumed else { return false }
         if !headerDecoded {
             guard let used = Batch.headerRoutine.decodePrefix(rest(bytes), into: &batch.pointee.header) else {
                 Batch.headerRoutine.free(&batch.pointee.header)
@@ -95,6 +98,7 @@ final class BatchDecoder<Batch: WireEventBatch>: RPCIncrementalDecoder {
         }
         if expectedEvents == nil {
             guard bytes.count - consumed >= 4 else { return true }
+            // Bounded before it sizes anything, as xdr_array does.
             let count = Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: consumed, as: UInt32.self)))
             guard count <= Int(AR_BATCH_MAX) else { return false }
             consumed += 4

@@ -120,6 +120,8 @@ public final class RPCServer {
     private var lastEvictionLog: UInt64 = 0
     private let datagram = ByteBuffer()
     private let datagramReply = ByteBuffer()
+    /// What one stream read fills: the framers keep only what a record still needs.
+    private let readBuffer = ByteBuffer()
     private static let readChunk = 64 * 1024
 
     /// Binds every listener and (unless told not to) registers the programs with
@@ -216,10 +218,10 @@ public final class RPCServer {
             return  // read again once every reply is out
         }
         let request = RPCRequest(transport: connection.transport, program: 0, version: 0, procedure: 0, peer: connection.peer)
-        let outcome = connection.read(maxRecordSize: configuration.maxRecordSize, chunkSize: Self.readChunk) { record in
+        let outcome = connection.read(into: readBuffer, chunkSize: Self.readChunk, maxRecordSize: configuration.maxRecordSize) { record in
             dispatcher.handle(record, request: request, framed: true, into: connection.output, decodedAhead: connection.incremental)
         } partial: { received in
-            dispatcher.decodeAhead(received, of: connection)
+            dispatcher.decodeAhead(received, &connection.incremental)
         }
         connection.lastActivity = now
         switch outcome {

@@ -1,6 +1,6 @@
 import SystemSupport
 
-/// A growable byte buffer: what a connection has read, the record being
+/// A growable byte buffer: what the server has read, a record being
 /// assembled, the replies not yet sent. Storage is allocated on first use and
 /// can be released, so an idle connection holds none.
 final class ByteBuffer {
@@ -49,15 +49,6 @@ final class ByteBuffer {
     func setWord(_ value: UInt32, at offset: Int) {
         base!.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
     }
-
-    /// Drops the first `length` bytes, keeping the rest at the start.
-    func removeFirst(_ length: Int) {
-        guard length > 0 else { return }
-        if length < count, let base {
-            base.copyMemory(from: base + length, byteCount: count - length)
-        }
-        count -= min(length, count)
-    }
 }
 
 /// One accepted stream connection: the server frames its records itself.
@@ -71,7 +62,8 @@ final class ByteBuffer {
 /// ends at its first fragment: a batch sent in several fragments (a unix client
 /// sends 9000-byte fragments) is cut short and answered GARBAGE_ARGS.
 /// Here the socket is non-blocking, a record is assembled across reads and
-/// fragments up to a cap, and memory grows only with bytes actually received.
+/// fragments up to a cap (`RPCRecordFramer`), and memory grows only with bytes
+/// actually received.
 final class StreamConnection {
     /// The descriptor, for poll and the server's table (valid until `close()`).
     let fd: Int32
@@ -81,27 +73,15 @@ final class StreamConnection {
     /// CLOCK_MONOTONIC nanoseconds of the last byte received.
     var lastActivity: UInt64
 
-    private let input = ByteBuffer()
-    private let record = ByteBuffer()
+    /// Cuts the stream into records; made at the first read, with the server's cap.
+    private var framer: RPCRecordFramer?
     /// Replies encoded and not yet written; while there are some, the connection is not read.
     let output = ByteBuffer()
     private var outputSent = 0
-    private var fragmentRemaining = 0
-    private var inFragment = false
-    private var lastFragment = false
     /// The argument of the record in progress, decoded as it arrives (see RPCIncrementalDecoder).
     var incremental = IncrementalArgument.notStarted
     /// Owned: closed once, by `close()`.
     private var socket: FileDescriptor?
-
-    enum IncrementalArgument {
-        /// The record's call header has not been looked at yet.
-        case notStarted
-        /// Decoding; the argument starts at this offset of the record.
-        case decoding(RPCIncrementalDecoder, argumentsOffset: Int)
-        /// Not for this record: the procedure has no incremental decoder, or it gave up.
-        case notUsed
-    }
 
     /// Takes a connection `accept` returned (non-blocking): AF_LOCAL peers' credentials are read now.
     init(_ socket: consuming FileDescriptor, transport: RPCTransport, now: UInt64) {
@@ -130,66 +110,36 @@ final class StreamConnection {
         case notACall
     }
 
-    /// Reads what the socket has (one read) and hands every complete record to
-    /// `handle`, which returns false when the record is not a call, then what
-    /// has arrived of a record still incomplete to `partial`.
-    func read(maxRecordSize: Int, chunkSize: Int, _ handle: (UnsafeRawBufferPointer) -> Bool,
+    /// Reads what the socket has (one read, into `buffer`, the server's: the framer
+    /// keeps what it needs of it) and feeds it to the framer: every complete record
+    /// goes to `handle`, which returns false when the record is not a call, then
+    /// what has arrived of a record still incomplete to `partial`.
+    func read(into buffer: ByteBuffer, chunkSize: Int, maxRecordSize: Int, _ handle: (UnsafeRawBufferPointer) -> Bool,
               partial: (UnsafeRawBufferPointer) -> Void) -> ReadOutcome {
-        input.reserve(chunkSize)
-        let space = UnsafeMutableRawBufferPointer(start: input.base! + input.count, count: input.capacity - input.count)
+        buffer.reserve(chunkSize)
+        let space = UnsafeMutableRawBufferPointer(start: buffer.base, count: buffer.capacity)
+        let received: Int
         switch try? socket?.readNonBlocking(into: space) {
-        case .done(let received)? where received > 0: input.count += received
+        case .done(let count)? where count > 0: received = count
         case .wouldBlock?: return .open
         default: return .closed  // end of stream, a socket error, or closed
         }
-        var offset = 0
-        defer { input.removeFirst(offset) }
-        let bytes = input.bytes
-        while true {
-            if !inFragment {
-                guard bytes.count - offset >= 4 else { break }
-                let header = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-                offset += 4
-                let length = Int(header & 0x7FFF_FFFF)
-                guard record.count + length <= maxRecordSize else { return .recordTooLarge(record.count + length) }
-                fragmentRemaining = length
-                lastFragment = header & 0x8000_0000 != 0
-                inFragment = true
-                // The common case: a whole one-fragment record is already here; no copy.
-                if lastFragment, record.count == 0, bytes.count - offset >= length {
-                    inFragment = false
-                    let whole = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
-                    offset += length
-                    let isCall = handle(whole)
-                    endRecord()
-                    guard isCall else { return .notACall }
-                    continue
-                }
-            }
-            let take = min(fragmentRemaining, bytes.count - offset)
-            if take > 0 {
-                record.append(bytes.baseAddress! + offset, count: take)
-                offset += take
-                fragmentRemaining -= take
-            }
-            guard fragmentRemaining == 0 else { break }
-            inFragment = false
-            if lastFragment {
-                let isCall = handle(record.bytes)
-                endRecord()
-                // A record far above the usual size does not keep its memory while idle.
-                if record.capacity > 1 << 20 { record.release() } else { record.count = 0 }
-                guard isCall else { return .notACall }
-            }
+        let framer = self.framer ?? RPCRecordFramer(maxRecordSize: maxRecordSize)
+        self.framer = framer
+        let outcome = framer.feed(UnsafeRawBufferPointer(rebasing: space[..<received]), { record in
+            defer { endRecord() }
+            return handle(record)
+        }, partial: partial)
+        switch outcome {
+        case .open: return .open
+        case .recordTooLarge(let size): return .recordTooLarge(size)
+        case .outOfStep: return .notACall
         }
-        if record.count > 0 { partial(record.bytes) }
-        return .open
     }
 
     /// Frees an argument decoded ahead that was not used, before the next record or the close.
     func endRecord() {
-        if case .decoding(let decoder, _) = incremental { decoder.reset() }
-        incremental = .notStarted
+        incremental.end()
     }
 
     /// Writes pending replies; false when the socket failed.

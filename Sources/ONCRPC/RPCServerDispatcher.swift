@@ -41,12 +41,13 @@ final class RPCDispatcher {
     /// Appends the reply to `record` to `output` (with a record mark when
     /// `framed`). Returns false when the record is not a call at all.
     func handle(_ record: UnsafeRawBufferPointer, request: RPCRequest, framed: Bool, into output: ByteBuffer,
-                decodedAhead: StreamConnection.IncrementalArgument) -> Bool {
+                decodedAhead: IncrementalArgument) -> Bool {
         guard let call = RPCServerMessage.parseCall(record) else { return false }
         counters.calls += 1
         let start = output.count
         if framed { output.appendWord(0) }  // the record mark, set below
         defer {
+            // At most 0x7FFF_FFFF: the result encoding below is limited to what a fragment holds.
             if framed { output.setWord(0x8000_0000 | UInt32(output.count - start - 4), at: start) }
         }
         guard call.rpcVersion == 2 else {
@@ -86,7 +87,9 @@ final class RPCDispatcher {
         } else {
             argument = argumentScratch
             argumentScratch.initializeMemory(as: UInt8.self, repeating: 0, count: procedure.argumentSize)
-            guard CONCRPC_xdr_decode(procedure.argument.routine, argumentScratch, arguments.baseAddress, UInt32(arguments.count)) != 0 else {
+            // A record over 4 GiB (a cap raised that far) is not decoded short: it is refused.
+            guard let length = UInt32(exactly: arguments.count),
+                  CONCRPC_xdr_decode(procedure.argument.routine, argumentScratch, arguments.baseAddress, length) != 0 else {
                 CONCRPC_xdr_free(procedure.argument.routine, argumentScratch)  // what a decode that failed halfway allocated
                 counters.undecodableArguments += 1
                 RPCServerMessage.acceptedHeader(xid: call.xid, .garbageArguments).forEach(output.appendWord)
@@ -104,7 +107,9 @@ final class RPCDispatcher {
         case .result:
             let header = output.count
             RPCServerMessage.acceptedHeader(xid: call.xid, .success).forEach(output.appendWord)
-            if !encodeResult(procedure.result, into: output) {
+            // A stream reply is one fragment: its length must fit the mark's 31 bits.
+            let limit = framed ? 0x7FFF_FFFF - (output.count - start - 4) : Int(UInt32.max)
+            if !encodeResult(procedure.result, into: output, limit: limit) {
                 output.count = header
                 RPCServerMessage.acceptedHeader(xid: call.xid, .systemError).forEach(output.appendWord)
             }
@@ -120,39 +125,47 @@ final class RPCDispatcher {
 
     /// Decodes the argument of a record still arriving, when its procedure has an
     /// incremental decoder: the call header is read once it is all there.
-    func decodeAhead(_ received: UnsafeRawBufferPointer, of connection: StreamConnection) {
-        switch connection.incremental {
+    /// `received` is every byte of the record so far (more at each call, until
+    /// the record ends and `state` is ended).
+    func decodeAhead(_ received: UnsafeRawBufferPointer, _ state: inout IncrementalArgument) {
+        switch state {
         case .notUsed:
             return
         case .notStarted:
             guard let call = RPCServerMessage.parseCall(received) else {
                 // Not all of the header yet, unless it is already longer than any header.
-                if received.count > 64 + 2 * RPCServerMessage.maxAuthBytes { connection.incremental = .notUsed }
+                if received.count > RPCServerMessage.maxCallHeaderBytes { state = .notUsed }
                 return
             }
             guard call.rpcVersion == 2, RPCServerMessage.acceptedFlavors.contains(call.credentialFlavor),
                   let byNumber = procedures[call.program]?[call.version], call.procedure < byNumber.count,
                   let makeDecoder = byNumber[Int(call.procedure)]?.makeIncrementalDecoder else {
-                connection.incremental = .notUsed
+                state = .notUsed
                 return
             }
-            connection.incremental = .decoding(makeDecoder(), argumentsOffset: call.argumentsOffset)
-            decodeAhead(received, of: connection)
+            state = .decoding(makeDecoder(), argumentsOffset: call.argumentsOffset)
+            decodeAhead(received, &state)
         case .decoding(let decoder, let offset):
-            if !decoder.decode(UnsafeRawBufferPointer(rebasing: received[offset...])) {
+            // offset <= received.count: the header was parsed from fewer of these same bytes.
+            guard offset <= received.count, decoder.decode(UnsafeRawBufferPointer(rebasing: received[offset...])) else {
                 decoder.reset()
-                connection.incremental = .notUsed  // the full decode at the end answers GARBAGE_ARGS
+                state = .notUsed  // the full decode at the end answers GARBAGE_ARGS
+                return
             }
         }
     }
 
-    /// Encodes the result after the header; sizes it first only when it does not fit 4 KiB.
-    private func encodeResult(_ routine: XDRRoutine, into output: ByteBuffer) -> Bool {
+    /// Encodes the result after the header, in at most `limit` bytes; sizes it
+    /// first only when it does not fit 4 KiB.
+    private func encodeResult(_ routine: XDRRoutine, into output: ByteBuffer, limit: Int) -> Bool {
         output.reserve(output.count + 4096)
-        var written = CONCRPC_xdr_encode(routine.routine, resultScratch, output.base! + output.count, UInt32(output.capacity - output.count))
+        let room = { UInt32(clamping: min(output.capacity - output.count, limit)) }
+        var written = CONCRPC_xdr_encode(routine.routine, resultScratch, output.base! + output.count, room())
         if written < 0 {
-            output.reserve(output.count + Int(CONCRPC_xdr_sizeof(routine.routine, resultScratch)))
-            written = CONCRPC_xdr_encode(routine.routine, resultScratch, output.base! + output.count, UInt32(output.capacity - output.count))
+            let size = Int(CONCRPC_xdr_sizeof(routine.routine, resultScratch))
+            guard size <= limit else { return false }
+            output.reserve(output.count + size)
+            written = CONCRPC_xdr_encode(routine.routine, resultScratch, output.base! + output.count, room())
         }
         guard written >= 0 else { return false }
         output.count += written

@@ -23,6 +23,22 @@ public protocol RPCIncrementalDecoder: AnyObject {
     func reset()
 }
 
+/// The argument of the record in progress on one connection, decoded as it arrives.
+enum IncrementalArgument {
+    /// The record's call header has not been looked at yet.
+    case notStarted
+    /// Decoding; the argument starts at this offset of the record.
+    case decoding(RPCIncrementalDecoder, argumentsOffset: Int)
+    /// Not for this record: the procedure has no incremental decoder, or it gave up.
+    case notUsed
+
+    /// Frees an argument decoded ahead that was not used; ready for the next record.
+    mutating func end() {
+        if case .decoding(let decoder, _) = self { decoder.reset() }
+        self = .notStarted
+    }
+}
+
 extension XDRRoutine {
     /// Decodes one value from the front of `bytes` into a zeroed `value`; returns
     /// the bytes used, or nil when `bytes` do not (yet) hold a whole value. After

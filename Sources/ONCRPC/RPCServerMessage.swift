@@ -15,10 +15,14 @@ enum RPCServerMessage {
     /// Auth flavors accepted as they are: AUTH_NONE and AUTH_SYS (never trusted,
     /// only let through, as the libtirpc server does). Others get AUTH_REJECTEDCRED.
     static let acceptedFlavors: Set<UInt32> = [0, 1]
+    /// The largest credential or verifier body (RFC 5531's MAX_AUTH_BYTES).
     static let maxAuthBytes = 400
+    /// Ten words and the two bodies: a record this long that does not parse never will.
+    static let maxCallHeaderBytes = 10 * 4 + 2 * maxAuthBytes
 
     /// Reads a call header, or nil when the bytes are not one (the stream is then
-    /// out of step and the connection is closed, as libtirpc does).
+    /// out of step and the connection is closed, as libtirpc does). A prefix of a
+    /// record that holds the whole header parses to the same call as the record.
     static func parseCall(_ record: UnsafeRawBufferPointer) -> Call? {
         var reader = Reader(record)
         guard let xid = reader.word(), reader.word() == 0,  // msg_type CALL
@@ -53,7 +57,8 @@ enum RPCServerMessage {
     static let authTooWeak: UInt32 = 5
     static let authRejectedCredentials: UInt32 = 2
 
-    /// Big-endian words from a record, never reading past its end.
+    /// Big-endian words from a record, never reading past its end: every length
+    /// from the wire is compared with the bytes left before it is added to `offset`.
     struct Reader {
         let bytes: UnsafeRawBufferPointer
         var offset = 0
@@ -67,9 +72,11 @@ enum RPCServerMessage {
             return value
         }
 
+        /// Skips a variable-length opaque of at most `max` bytes and its padding.
         mutating func skipOpaque(max: Int) -> Bool {
-            guard let length = word(), length <= max else { return false }
-            let padded = (Int(length) + 3) & ~3
+            // Bounded before any arithmetic: a length near 2^32 cannot wrap the padding.
+            guard let length = word().map(Int.init), length <= max else { return false }
+            let padded = length + (4 - length % 4) % 4
             guard bytes.count - offset >= padded else { return false }
             offset += padded
             return true
