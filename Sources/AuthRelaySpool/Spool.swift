@@ -1,5 +1,4 @@
 import AuthRelayProtocol
-import Synchronization
 import SystemSupport
 
 /// A durable, bounded, append-only spool of framed records for one agent's
@@ -26,7 +25,7 @@ package final class Spool: @unchecked Sendable {
     package let configuration: SpoolConfiguration
     /// Only ever used under `lock` (hence @unchecked Sendable: the one lock is the rule).
     private let core: SpoolCore
-    private let lock = Mutex(())
+    private let lock = Locked(())
 
     private init(configuration: SpoolConfiguration, core: SpoolCore) {
         self.configuration = configuration

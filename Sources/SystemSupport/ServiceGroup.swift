@@ -47,7 +47,7 @@ package final class ServiceGroup: Sendable {
     private let stopSignals: [Int32]
     private let logger: Logger
     private let wake = WakeSignal()
-    private let ended = Mutex<String?>(nil)
+    private let ended = Locked<String?>(nil)
     private let requested = Atomic<Bool>(false)
 
     package init(services: [any Service], stopSignals: [Int32], logger: Logger) {

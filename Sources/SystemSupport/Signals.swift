@@ -1,6 +1,5 @@
 import CSystemSupport
 import Glibc
-import Synchronization
 
 /// Process-wide settings that an executable makes once, at start. Libraries
 /// never change them.
@@ -20,7 +19,7 @@ package final class SignalRoute: Sendable {
     package static let shared = SignalRoute()
 
     private let pipe: Pipe
-    private let routed = Mutex<Set<Int32>>([])
+    private let routed = Locked<Set<Int32>>([])
 
     private init() {
         do {

@@ -187,3 +187,23 @@ private final class RecordingService: Service {
         #expect(log.all == ["only"])
     }
 }
+
+@Suite struct LockedTests {
+    @Test("two threads adding under the lock lose nothing")
+    func counter() {
+        let counter = Locked(0)
+        let threads = ThreadGroup()
+        for _ in 0..<2 {
+            threads.start(name: "locked-test") { for _ in 0..<100_000 { counter.withLock { $0 += 1 } } }
+        }
+        threads.joinAll()
+        #expect(counter.withLock { $0 } == 200_000)
+    }
+
+    @Test("a non-copyable value can live behind the lock and be taken once")
+    func nonCopyable() {
+        let thread = Locked<NamedThread?>(NamedThread(name: "locked-test") {})
+        thread.withLock { $0.take()?.join() }
+        #expect(thread.withLock { $0 == nil })
+    }
+}

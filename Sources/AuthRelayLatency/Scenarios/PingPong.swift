@@ -22,7 +22,7 @@ final class EchoServer: @unchecked Sendable {
     private let payloadSize: Int
     private let stopping = Atomic<Bool>(false)
     /// The connection being served, so stop() can end it even while a client holds it open.
-    private let serving = Mutex<SharedSocket?>(nil)
+    private let serving = Locked<SharedSocket?>(nil)
     private var thread: NamedThread?
 
     /// Listens on AF_LOCAL at `unixPath`, or on TCP 127.0.0.1 with a port the kernel picks when nil.

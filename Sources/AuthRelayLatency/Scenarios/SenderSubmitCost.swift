@@ -1,6 +1,5 @@
 import AuthRelay
 import AuthRelayProtocol
-import Synchronization
 import SystemSupport
 
 /// What `EventSender.submit` costs the thread that calls it: producer threads
@@ -61,7 +60,7 @@ struct SubmitCostRun {
 
 /// Where one producer thread leaves its histogram when it is done.
 private final class ProducerSlot: Sendable {
-    let result = Mutex<(LatencyDistribution, UInt64)>((LatencyDistribution(), 0))
+    let result = Locked<(LatencyDistribution, UInt64)>((LatencyDistribution(), 0))
 }
 
 /// One producer thread's loop.
