@@ -164,15 +164,6 @@ public final class CollectorClient {
         }
     }
 
-    /// Version 3: the collector's counters, with what only version 3 carries (`version3`).
-    public func statsV3(timeout: Duration? = nil) throws(CollectorError) -> CollectorStats {
-        var nothing: Int32 = 0
-        return try rpc { () throws(RPCError) in
-            try v3.call(AuthRelayProgram.getStatsV3, &nothing, encode: .void, decode: AuthRelayProgram.statsV3,
-                        as: ar3_stats.self, timeout: timeout) { CollectorStats(wire: $0.pointee) }
-        }
-    }
-
     /// Version 2: reports a batch. Checked against every bound before sending.
     public func report(_ batch: EventBatch, timeout: Duration? = nil) throws(CollectorError) -> BatchAck {
         try report(batch, eventFieldsChecked: false, timeout: timeout)
@@ -226,12 +217,33 @@ public final class CollectorClient {
         try rpc { () throws(RPCError) in try v1.ping() }
     }
 
-    /// Version 2: the collector's counters.
+    /// The collector's counters: version 3's GET_STATS when the collector
+    /// serves it (with what only version 3 carries, `version3`: loss, boot and
+    /// connection counters and each agent run's view), else version 2's
+    /// (`version3` nil). What `authrelay stats` prints.
     public func stats(timeout: Duration? = nil) throws(CollectorError) -> CollectorStats {
         var nothing: Int32 = 0
+        do {
+            return try v3.call(AuthRelayProgram.getStatsV3, &nothing, encode: .void, decode: AuthRelayProgram.statsV3,
+                               as: ar3_stats.self, timeout: timeout) { CollectorStats(wire: $0.pointee) }
+        } catch where Self.mayServeVersion2(error) {
+            v3.disconnect()
+        } catch {
+            throw .rpc(error)
+        }
         return try rpc { () throws(RPCError) in
             try v2.call(AuthRelayProgram.getStatsV2, &nothing, encode: .void, decode: AuthRelayProgram.stats,
                         as: ar_stats.self, timeout: timeout) { CollectorStats(wire: $0.pointee) }
+        }
+    }
+
+    /// Version 3 was refused in a way that leaves version 2 possible: the
+    /// collector said it serves it (PROG_MISMATCH), or rpcbind has no version 3.
+    private static func mayServeVersion2(_ error: RPCError) -> Bool {
+        switch error.status {
+        case .programVersionMismatch: error.supportedVersions?.contains(2) ?? true
+        case .programNotRegistered: true
+        default: false
         }
     }
 
@@ -251,3 +263,7 @@ public final class CollectorClient {
         }
     }
 }
+
+/// The name the collector's tests read counters with: `CollectorClient.stats()`
+/// is the one stats client (version 3, else version 2).
+package typealias CollectorStatsClient = CollectorClient

@@ -138,13 +138,10 @@ final class DeliveryLoop: @unchecked Sendable {
             core.counters.sent.add(UInt64(batch.batch.eventCount), ordering: .relaxed)
             let ack = try link.client.report(encoded: batch.batch, version: version, timeout: link.callTimeout)
             link.succeeded()
-            switch ack.status {
-            case .ok:
+            guard link.answered(ack.status, about: "sequences \(batch.start)...\(batch.batch.lastSequence)") else { return false }
+            if ack.status == .ok {
                 complete(batch)
-            case .sinkError:
-                core.setLastError("collector could not store the batch (sink error); retrying")
-                return false
-            case .rejected, .unauthorized, .other:
+            } else {
                 refuse(batch, because: "collector answered \(ack.status)")
             }
             return true
@@ -180,8 +177,7 @@ final class DeliveryLoop: @unchecked Sendable {
                     }
                 }.get()
                 link.succeeded()
-                if ack.status == .sinkError {
-                    core.setLastError("collector could not store event \(ack.sequence) (sink error); retrying")
+                guard link.answered(ack.status, about: "event \(ack.sequence)") else {
                     pending = batch
                     return false
                 }
@@ -255,7 +251,7 @@ final class DeliveryLoop: @unchecked Sendable {
             do {
                 let status = try link.client.reportBootEnd(report, timeout: link.callTimeout)
                 link.succeeded()
-                if status == .sinkError { return false }
+                guard link.answered(status, about: "how boot \(end.bootID) ended") else { return false }
                 logger.notice("reported how an earlier run ended", metadata: [
                     "boot_id": "\(end.bootID)", "ending": "\(end.ending)", "last_seq": "\(end.lastSequence)", "status": "\(status)",
                 ])
@@ -290,7 +286,7 @@ final class DeliveryLoop: @unchecked Sendable {
             pipeline.publishStats(of: spool, to: core.counters)
         }
         reportCleanEnd(link, last: last)
-        link.client.disconnect()
+        link.close()
         core.counters.state.store(EventSender.State.closed.rawValue, ordering: .relaxed)
 
         let counters = core.counters

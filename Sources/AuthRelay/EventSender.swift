@@ -31,7 +31,21 @@ public final class EventSender: Sendable {
     }
 
     public struct Configuration: Sendable {
-        public var endpoint: RPCEndpoint
+        /// The collectors, in order of preference (at least one). The sender
+        /// talks to one at a time and moves to the next when it fails
+        /// (timeout, refused, not registered, sink error), resending what it
+        /// had not acknowledged there with the same numbers.
+        public var endpoints: [RPCEndpoint]
+        /// The first (preferred) collector; setting it replaces the first of `endpoints`.
+        public var endpoint: RPCEndpoint {
+            get { endpoints[0] }
+            set { endpoints[0] = newValue }
+        }
+        /// With several collectors: go back to the first once it answers again
+        /// (probed in the background every `preferredProbeInterval`), rather
+        /// than stay with the one that took over.
+        public var preferFirst = false
+        public var preferredProbeInterval: Duration = .seconds(1)
         public var program: UInt32 = AuthRelayProgram.program
         /// Identifies the agent; the collector de-duplicates per (agent id, boot id).
         public var agentID: String
@@ -57,15 +71,24 @@ public final class EventSender: Sendable {
         /// resumes about a second after the collector answers again.
         public var initialBackoff: Duration = .milliseconds(50)
         public var maxBackoff: Duration = .seconds(1)
-        /// Speak version 1 (one call per event) even when the collector has version 2.
-        public var forceVersion1 = false
+        /// The highest protocol version to negotiate: 3 (loss ranges, boot
+        /// ends, the spool's status; with a spool), 2 (batches), or 1 (one call
+        /// per event, as to a legacy collector). The memory sender (no spool)
+        /// speaks 2 at most.
+        public var highestVersion: ProtocolVersion = .v3
         /// The sending thread's name, as `top -H` and /proc show it.
         public var threadName = "authrelay-send"
         /// A spool on disk behind the sender; nil: memory only.
         public var spool: SpoolOptions?
 
         public init(endpoint: RPCEndpoint, agentID: String) {
-            self.endpoint = endpoint
+            self.init(endpoints: [endpoint], agentID: agentID)
+        }
+
+        /// `endpoints`: the collectors in order of preference; at least one.
+        public init(endpoints: [RPCEndpoint], agentID: String) {
+            precondition(!endpoints.isEmpty, "a sender needs at least one collector")
+            self.endpoints = endpoints
             self.agentID = agentID
         }
 

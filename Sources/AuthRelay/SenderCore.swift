@@ -55,21 +55,7 @@ final class SenderCore: Sendable {
         // A load, not an exchange, in the common case: no write to a shared line.
         let dropsBefore = dropsPending.load(ordering: .relaxed) == 0 ? 0 : dropsPending.exchange(0, ordering: .relaxed)
         // Each try enqueues a fresh copy, so the common case copies the event once, into the queue.
-        var queued = queue.enqueue(Self.carrying(event, dropsBefore))
-        if !queued && configuration.overflow == .dropOldest {
-            // Evict the head; twice at most, since another producer may take the freed slot.
-            // The consumer finds each eviction as a jump in the queue positions it gets.
-            for _ in 0..<2 where !queued {
-                if let evicted = queue.dequeue() {
-                    counters.queuedBytes.subtract(evicted.encodedSize, ordering: .relaxed)
-                    counters.evicted.add(1, ordering: .relaxed)
-                    // Drops it carried move to the next event (their place shifts by this eviction at most).
-                    if evicted.sequence > 0 { dropsPending.add(evicted.sequence, ordering: .relaxed) }
-                }
-                queued = queue.enqueue(Self.carrying(event, dropsBefore))
-            }
-        }
-        guard queued else {
+        guard queue.enqueue(Self.carrying(event, dropsBefore)) || enqueueAfterRefusal(event, dropsBefore) else {
             counters.dropped.add(1, ordering: .relaxed)
             dropsPending.add(1 + dropsBefore, ordering: .relaxed)
             return .dropped
@@ -84,6 +70,43 @@ final class SenderCore: Sendable {
         }
         return .queued
     }
+
+    /// Tries a refused enqueue again. The queue refuses when it is full, and
+    /// also when a consumer has taken the head's position but not yet freed
+    /// its slot (preempted between the two): the queue is one short of full
+    /// and the slot it refused will be free in a moment. Evicting then would
+    /// lose an event for nothing (found under ASan stress: two evictions, and
+    /// the new event dropped all the same). So: while not full, try again a
+    /// bounded number of times, yielding the CPU, without evicting; when full,
+    /// `.dropOldest` evicts the head (twice at most: another producer may take
+    /// the freed slot). False: the event is to be dropped and counted.
+    private func enqueueAfterRefusal(_ event: Event, _ dropsBefore: UInt64) -> Bool {
+        var evictions = 0
+        for attempt in 0..<Self.retriesWhileSlotFrees {
+            if queue.count < queue.capacity {
+                // A consumer on the other CPU frees it within nanoseconds; one preempted needs a CPU back.
+                if attempt >= Self.retriesWhileSlotFrees / 2 { NamedThread.yield() }
+            } else if configuration.overflow == .dropOldest && evictions < 2 {
+                evictions += 1
+                // The consumer finds each eviction as a jump in the queue positions it gets.
+                if let evicted = queue.dequeue() {
+                    counters.queuedBytes.subtract(evicted.encodedSize, ordering: .relaxed)
+                    counters.evicted.add(1, ordering: .relaxed)
+                    // Drops it carried move to the next event (their place shifts by this eviction at most).
+                    if evicted.sequence > 0 { dropsPending.add(evicted.sequence, ordering: .relaxed) }
+                }
+            } else {
+                return false  // full
+            }
+            if queue.enqueue(Self.carrying(event, dropsBefore)) { return true }
+        }
+        return false
+    }
+
+    /// Tries at a slot being freed, the second half after a sched_yield(2)
+    /// each: bounded, because an auth thread must not wait long for a
+    /// consumer that lost its CPU (past this, the event is dropped and counted).
+    static let retriesWhileSlotFrees = 8
 
     /// `event` as the queue holds it: `sequence` = the drops before it.
     private static func carrying(_ event: Event, _ dropsBefore: UInt64) -> Event {

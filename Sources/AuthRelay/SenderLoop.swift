@@ -53,7 +53,7 @@ final class SenderLoop: @unchecked Sendable {
                 link.sleepBeforeRetry(in: core.pause)
             }
         }
-        shutDown(link.client)
+        shutDown(link)
     }
 
     // MARK: Batching
@@ -137,7 +137,8 @@ final class SenderLoop: @unchecked Sendable {
                 core.counters.sent.add(UInt64(batch.events.count), ordering: .relaxed)
                 let ack = try client.report(batch, eventFieldsChecked: true, timeout: timeout)
                 link.succeeded()
-                let done = settle(ack.status, events: batch.events.count)
+                let done = settle(ack.status, events: batch.events.count, link: link,
+                                  what: "sequences \(batch.header.firstSequence)...\(batch.header.firstSequence + UInt64(max(batch.events.count, 1)) - 1)")
                 if done && ack.status == .ok { dropsReported += batch.header.dropped }
                 return done
             }
@@ -146,11 +147,7 @@ final class SenderLoop: @unchecked Sendable {
                 core.counters.sent.add(1, ordering: .relaxed)
                 let ack = try client.report(batch.events[pendingAcknowledged], fieldsChecked: true, timeout: timeout)
                 link.succeeded()
-                if ack.status == .sinkError {
-                    core.setLastError("collector could not store event \(ack.sequence) (sink error); retrying")
-                    return false
-                }
-                _ = settle(ack.status, events: 1)
+                guard settle(ack.status, events: 1, link: link, what: "event \(ack.sequence)") else { return false }
                 pendingAcknowledged += 1
             }
             return true
@@ -208,14 +205,14 @@ final class SenderLoop: @unchecked Sendable {
         return batch
     }
 
-    /// Counts a report's answer; true unless it should be sent again.
-    private func settle(_ status: ReportStatus, events: Int) -> Bool {
+    /// Counts a report's answer; true unless it should be sent again (a sink error).
+    private func settle(_ status: ReportStatus, events: Int, link: CollectorLink, what: @autoclosure () -> String) -> Bool {
+        guard link.answered(status, about: what()) else { return false }
         switch status {
         case .ok:
             core.counters.acknowledged.add(UInt64(events), ordering: .relaxed)
             return true
         case .sinkError:
-            core.setLastError("collector could not store the batch (sink error); retrying")
             return false
         case .rejected, .unauthorized, .other:
             // Sending the same events again cannot help: count them and go on.
@@ -235,11 +232,11 @@ final class SenderLoop: @unchecked Sendable {
 
     // MARK: Shutting down
 
-    private func shutDown(_ client: CollectorClient) {
+    private func shutDown(_ link: CollectorLink) {
         core.waitForSubmitsInFlight()
         var undelivered = UInt64((pending?.events.count ?? 0) - pendingAcknowledged + carried.count)
         while core.take() != nil { undelivered += 1 }
-        client.disconnect()
+        link.close()
         core.counters.state.store(EventSender.State.closed.rawValue, ordering: .relaxed)
         let report = ShutdownReport(stats: core.stats, undelivered: undelivered)
         core.finish(report)

@@ -29,6 +29,27 @@ public struct ShutdownReport: Sendable, Equatable {
             + "\(stats.spoolBytes) bytes in \(stats.spoolSegments) segments\(oldest)"
     }
 
+    /// What went wrong with the events, one "what: count" each, for a
+    /// summary's "problems:" line; empty when every event was delivered.
+    public var problems: [String] {
+        var problems: [String] = []
+        func note(_ count: UInt64, _ text: String) {
+            if count > 0 { problems.append("\(text): \(count)") }
+        }
+        note(stats.dropped + stats.evicted, "events dropped (memory queue full)")
+        note(stats.spoolEvicted, "events evicted from a full spool")
+        note(stats.spoolCorrupt, "events lost to a damaged spool")
+        note(stats.rejected, "events the collector refused")
+        if undelivered > 0 {
+            let waiting = leftInSpool > 0 ? " (\(leftInSpool) left in the spool for the next run)" : ""
+            problems.append("events not delivered: \(undelivered)\(waiting)")
+        }
+        if stats.sinkErrors > 0 {
+            problems.append("collector sink errors (it could not store events; they were sent again): \(stats.sinkErrors) in \(stats.sinkErrorEpisodes) episodes")
+        }
+        return problems
+    }
+
     /// submitted == acknowledged + dropped + evicted + rejected + spoolLost + undelivered.
     public var isBalanced: Bool {
         stats.submitted == stats.acknowledged + stats.dropped + stats.evicted + stats.rejected + stats.spoolLost + undelivered
@@ -82,6 +103,17 @@ public struct SenderStats: Sendable, Equatable {
     public var state: EventSender.State
     public var lastError: String?
 
+    // MARK: The collectors
+
+    /// SINK_ERROR answers: the collector could not store what it was sent (kept and sent again).
+    public var sinkErrors: UInt64 = 0
+    /// Runs of SINK_ERROR answers, each ended by a report the collector stored (each logged once).
+    public var sinkErrorEpisodes: UInt64 = 0
+    /// Times the sender moved to another of its collectors (back to the preferred one included).
+    public var failovers: UInt64 = 0
+    /// The collector in use: an index into the configuration's `endpoints`.
+    public var activeCollector = 0
+
     // MARK: The spool (zero and nil without one)
 
     public var spool: SpoolState = .off
@@ -123,6 +155,10 @@ final class SenderCounters: Sendable {
     let oldestUndelivered = Atomic<UInt64>(0)
     let version = Atomic<UInt32>(0)
     let state = Atomic<UInt8>(EventSender.State.connecting.rawValue)
+    let sinkErrors = Atomic<UInt64>(0)
+    let sinkErrorEpisodes = Atomic<UInt64>(0)
+    let failovers = Atomic<UInt64>(0)
+    let activeCollector = Atomic<Int>(0)
 
     // With a spool
     let spoolState = Atomic<UInt8>(SenderStats.SpoolState.off.rawValue)
@@ -165,6 +201,10 @@ final class SenderCounters: Sendable {
             collectorVersion: ProtocolVersion(rawValue: version.load(ordering: .relaxed)),
             state: EventSender.State(rawValue: state.load(ordering: .relaxed)) ?? .connecting,
             lastError: lastError)
+        stats.sinkErrors = sinkErrors.load(ordering: .relaxed)
+        stats.sinkErrorEpisodes = sinkErrorEpisodes.load(ordering: .relaxed)
+        stats.failovers = failovers.load(ordering: .relaxed)
+        stats.activeCollector = activeCollector.load(ordering: .relaxed)
         stats.spool = SenderStats.SpoolState(rawValue: spoolState.load(ordering: .relaxed)) ?? .off
         stats.spoolBytes = spoolBytes.load(ordering: .relaxed)
         stats.spoolSegments = spoolSegments.load(ordering: .relaxed)

@@ -13,7 +13,8 @@ extension Agent {
         public var latencyP50: UInt64
         public var latencyP99: UInt64
         public var latencyMax: UInt64
-        /// "name: count (last: error)" for each kind of source failure seen.
+        /// "name: count (last: error)" for each kind of source failure seen,
+        /// then what the sender could not deliver (`ShutdownReport.problems`).
         public var problems: [String]
         /// The source ended on an error rather than a stop (the agent should exit non-zero).
         public var sourceFailed: Bool
@@ -30,7 +31,7 @@ extension Agent {
             latencyP50 = stats.latency.valueAtPercentile(50)
             latencyP99 = stats.latency.valueAtPercentile(99)
             latencyMax = stats.latency.maxRecorded
-            self.problems = problems.all.filter { $0.total > 0 }.map(\.description)
+            self.problems = problems.all.filter { $0.total > 0 }.map(\.description) + (sender?.problems ?? [])
             sourceFailed = problems.sourceStopped.total > 0
             self.sender = sender
         }
@@ -42,7 +43,8 @@ extension Agent {
             ]
             if let sender {
                 let stats = sender.stats
-                lines.append("events submitted \(stats.submitted), acknowledged \(stats.acknowledged), dropped \(stats.dropped + stats.evicted), rejected \(stats.rejected), undelivered \(sender.undelivered), collector \(stats.collectorVersion.map { "\($0)" } ?? "never reached")")
+                let failovers = stats.failovers > 0 ? ", collector changes \(stats.failovers)" : ""
+                lines.append("events submitted \(stats.submitted), acknowledged \(stats.acknowledged), dropped \(stats.dropped + stats.evicted), rejected \(stats.rejected), undelivered \(sender.undelivered), collector \(stats.collectorVersion.map { "\($0)" } ?? "never reached")\(failovers)")
                 if let spool = sender.spoolSummary { lines.append(spool) }
             } else {
                 lines.append("events: no collector")

@@ -141,14 +141,77 @@ public enum SinkKind: String, ExpressibleByArgument, Sendable, CaseIterable {
     case null
 }
 
+/// Collectors, comma separated, in order of preference: any `RPCEndpoint`
+/// form ("tcp://10.0.0.5:7700,tcp://10.0.0.6:7700", "unix:///run/a.sock,tcp"),
+/// and `rpcbind://HOST1,HOST2/NETID` for rpcbind on several hosts. Repeats dropped.
+public struct CollectorList: ExpressibleByArgument, Sendable, Equatable {
+    public var endpoints: [RPCEndpoint]
+
+    public init(_ endpoints: [RPCEndpoint]) {
+        precondition(!endpoints.isEmpty, "a collector list is not empty")
+        self.endpoints = endpoints
+    }
+
+    public init?(argument: String) {
+        let pieces = argument.split(separator: ",", omittingEmptySubsequences: false).map { $0.filter { $0 != " " } }
+        var endpoints: [RPCEndpoint] = []
+        var index = 0
+        while index < pieces.count {
+            var found: [RPCEndpoint]
+            if let endpoint = RPCEndpoint(parsing: pieces[index]) {
+                found = [endpoint]
+                index += 1
+            } else {
+                guard let (hosts, next) = Self.rpcbindHosts(pieces, from: index) else { return nil }
+                found = hosts
+                index = next
+            }
+            for endpoint in found where !endpoints.contains(endpoint) { endpoints.append(endpoint) }
+        }
+        guard !endpoints.isEmpty else { return nil }
+        self.endpoints = endpoints
+    }
+
+    /// `rpcbind://HOST1` `HOST2` ... `HOSTn/NETID` (split at the commas): one rpcbind endpoint per host, and where the list goes on.
+    private static func rpcbindHosts(_ pieces: [String], from start: Int) -> ([RPCEndpoint], Int)? {
+        let scheme = "rpcbind://"
+        guard pieces[start].lowercased().hasPrefix(scheme) else { return nil }
+        var hosts = [String(pieces[start].dropFirst(scheme.count))]
+        var index = start + 1
+        while index < pieces.count, !pieces[index].contains("/") {
+            hosts.append(pieces[index])
+            index += 1
+        }
+        guard index < pieces.count, !pieces[index].contains("://"), let slash = pieces[index].firstIndex(of: "/") else { return nil }
+        hosts.append(String(pieces[index][..<slash]))
+        let netid = pieces[index][pieces[index].index(after: slash)...]
+        var endpoints: [RPCEndpoint] = []
+        for host in hosts {
+            guard !host.isEmpty, let endpoint = RPCEndpoint(parsing: "\(scheme)\(host)/\(netid)") else { return nil }
+            endpoints.append(endpoint)
+        }
+        return (endpoints, index + 1)
+    }
+
+    public var defaultValueDescription: String {
+        endpoints.map(\.defaultValueDescription).joined(separator: ",")
+    }
+}
+
 /// The collector a client command talks to: `--collector` and `--program`,
-/// the same in every command.
+/// the same in every command. `--collector` takes a list (`CollectorList`):
+/// the agent and `send` fail over along it; `stats` reads one.
 public struct CollectorOptions: ParsableArguments, Sendable {
-    @Option(help: "Collector: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID, or tcp|udp|local (rpcbind on localhost).")
-    public var collector: RPCEndpoint = .rpcbind(host: "localhost", transport: .local)
+    @Option(name: .customLong("collector"), help: ArgumentHelp(
+        "Collector: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID, or tcp|udp|local (rpcbind on localhost). Several, comma separated, in order of preference (rpcbind://HOST1,HOST2/NETID for rpcbind on several hosts): the sender moves to the next when one fails.",
+        valueName: "collector"))
+    public var collectors = CollectorList([.rpcbind(host: "localhost", transport: .local)])
 
     @Option(help: "Program number to target (decimal or 0x hex).")
     public var program: ProgramNumber = .authRelay
 
     public init() {}
+
+    /// The first (preferred) collector: the one a command that reads one collector uses.
+    public var collector: RPCEndpoint { collectors.endpoints[0] }
 }

@@ -68,3 +68,16 @@ public struct ProgramNumber: ExpressibleByArgument, Sendable, Equatable {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension ProtocolVersion: ExpressibleByArgument {
+    /// "3", "2", "1" (or "v3", "v2", "v1").
+    public init?(argument: String) {
+        let digits = argument.lowercased().hasPrefix("v") ? String(argument.dropFirst()) : argument
+        guard let number = UInt32(digits) else { return nil }
+        self.init(rawValue: number)
+    }
+
+    public var defaultValueDescription: String { String(rawValue) }
+
+    public static var allValueStrings: [String] { ["1", "2", "3"] }
+}

@@ -57,6 +57,12 @@ struct AgentCommand: ParsableCommand {
 
     @OptionGroup var target: CollectorOptions
 
+    @Flag(help: "With several --collector: go back to the first once it answers again (probed in the background once a second), rather than stay with the one that took over.")
+    var preferFirst = false
+
+    @Option(help: ArgumentHelp("The highest protocol version to negotiate: 3, or 2 or 1 for a collector that mishandles the newer ones.", valueName: "version"))
+    var highestVersion: ProtocolVersion = .v3
+
     @Option(help: "Agent id put in batch headers (default: the host name).")
     var agentID: String?
 
@@ -100,10 +106,13 @@ struct AgentCommand: ParsableCommand {
     func validate() throws {
         if let agentID {
             do {
-                try EventSender.Configuration(endpoint: target.collector, agentID: agentID).validate()
+                try EventSender.Configuration(endpoints: target.collectors.endpoints, agentID: agentID).validate()
             } catch {
                 throw ValidationError("--agent-id: \(error)")
             }
+        }
+        if preferFirst && target.collectors.endpoints.count < 2 {
+            throw ValidationError("--prefer-first needs several collectors: --collector FIRST,SECOND")
         }
         if source == .fanotify && watchPaths.isEmpty {
             throw ValidationError("give at least one --watch PATH (or use --source synthetic)")
@@ -148,8 +157,10 @@ struct AgentCommand: ParsableCommand {
             authSource = synthetic
         }
 
-        var senderConfiguration = EventSender.Configuration(endpoint: target.collector, agentID: agentID ?? Self.hostName())
+        var senderConfiguration = EventSender.Configuration(endpoints: target.collectors.endpoints, agentID: agentID ?? Self.hostName())
         senderConfiguration.program = target.program.value
+        senderConfiguration.preferFirst = preferFirst
+        senderConfiguration.highestVersion = highestVersion
         if !noSpool {
             var spool = EventSender.SpoolOptions(directory: spoolDir, maxBytes: spoolMaxBytes.bytes)
             spool.sync = spoolSync
@@ -168,7 +179,7 @@ struct AgentCommand: ParsableCommand {
         let what = source == .fanotify
             ? "watching \(watchPaths.joined(separator: ", "))\(mount ? " (whole mounts)" : "")"
             : "synthetic, \(rate) requests/s"
-        Processes.writeToStandardError("authrelay agent: ready, \(what), pid \(Processes.currentID), collector \(target.collector)\n")
+        Processes.writeToStandardError("authrelay agent: ready, \(what), pid \(Processes.currentID), collector \(Self.describe(target.collectors))\n")
 
         services.run()
         let summary = agent.summary(sender: senderService.report)
@@ -193,6 +204,11 @@ struct AgentCommand: ParsableCommand {
         policy.rules += denyPrefixes.map { .path(prefix: $0, verdict: .deny) }
         policy.rules += allowPrefixes.map { .path(prefix: $0, verdict: .allow) }
         return policy
+    }
+
+    /// "unix /run/a.sock", or "tcp 10.0.0.5:7700, then tcp 10.0.0.6:7700" for several.
+    static func describe(_ collectors: CollectorList) -> String {
+        collectors.endpoints.map(\.description).joined(separator: ", then ")
     }
 
     /// The host name, cut to the protocol's bound for an agent id.

@@ -22,8 +22,14 @@ struct SendCommand: ParsableCommand {
     @Option(help: "Seconds to wait for delivery before giving up.")
     var drainSeconds = Seconds(.seconds(10))
 
-    @Flag(help: "Speak protocol version 1 (one call per event), as to a legacy collector.")
+    @Flag(help: "Speak protocol version 1 (one call per event), as to a legacy collector (--highest-version 1).")
     var v1 = false
+
+    @Option(help: ArgumentHelp("The highest protocol version to negotiate: 3 (2 without --spool-dir), 2 or 1.", valueName: "version"))
+    var highestVersion: ProtocolVersion = .v3
+
+    @Flag(help: "With several --collector: go back to the first once it answers again.")
+    var preferFirst = false
 
     @Option(help: ArgumentHelp("Spool events in this directory first, as the agent does (default: memory only).", valueName: "dir"))
     var spoolDir: String?
@@ -36,7 +42,7 @@ struct SendCommand: ParsableCommand {
 
     func validate() throws {
         do {
-            try EventSender.Configuration(endpoint: target.collector, agentID: agentID).validate()
+            try EventSender.Configuration(endpoints: target.collectors.endpoints, agentID: agentID).validate()
         } catch {
             throw ValidationError("--agent-id: \(error)")
         }
@@ -49,9 +55,10 @@ struct SendCommand: ParsableCommand {
     func run() throws {
         var logger = Logger(label: "authrelay.send")
         logger.logLevel = logLevel
-        var configuration = EventSender.Configuration(endpoint: target.collector, agentID: agentID)
+        var configuration = EventSender.Configuration(endpoints: target.collectors.endpoints, agentID: agentID)
         configuration.program = target.program.value
-        configuration.forceVersion1 = v1
+        configuration.highestVersion = v1 ? .v1 : highestVersion
+        configuration.preferFirst = preferFirst
         configuration.spool = spoolDir.map { EventSender.SpoolOptions(directory: $0, maxBytes: spoolMaxBytes.bytes) }
         let sender = EventSender(configuration: configuration, logger: logger)
         let me = Processes.currentID

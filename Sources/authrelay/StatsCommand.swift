@@ -20,10 +20,16 @@ struct StatsCommand: ParsableCommand {
     @Option(help: "Seconds to wait for the answer.")
     var timeout = Seconds(.seconds(2))
 
+    func validate() throws {
+        if target.collectors.endpoints.count > 1 {
+            throw ValidationError("authrelay stats reads one collector: give one --collector (run it once per collector)")
+        }
+    }
+
     func run() throws {
         // Version 3's GET_STATS when the collector has it, else version 2's.
-        let client = CollectorStatsClient(endpoint: target.collector, program: target.program.value,
-                                          timeout: timeout.duration, connectTimeout: timeout.duration)
+        let client = CollectorClient(endpoint: target.collector, program: target.program.value,
+                                     timeout: timeout.duration, connectTimeout: timeout.duration)
         let stats = try client.stats()
         let report = CollectorStatsReport(stats: stats, collector: target.collector.description)
         switch format {

@@ -56,11 +56,38 @@ struct AgentSummaryTests {
         let lines = summary.description.split(separator: "\n").map(String.init)
         #expect(lines.count == 4)
         #expect(lines[2] == "events submitted 2, acknowledged 0, dropped 0, rejected 0, undelivered 2, collector never reached")
-        #expect(lines[3] == "problems: events that could not be read: 1 (last: Too many open files); kernel queue overflows: 2")
-        #expect(summary.problems.count == 2)
+        #expect(lines[3] == "problems: events that could not be read: 1 (last: Too many open files); kernel queue overflows: 2; events not delivered: 2")
+        #expect(summary.problems.count == 3)
         #expect(!summary.sourceFailed, "only a stopped source is a failure")
 
         problems.sourceStopped.note()
         #expect(Agent.Summary(source: "fanotify", stats: DecisionStats(), problems: problems, sender: nil).sourceFailed)
+    }
+
+    @Test("the problems line is never \"none\" beside drops, losses, refusals, undelivered events or sink errors")
+    func senderProblems() {
+        let sender = EventSender(configuration: EventSender.Configuration(endpoint: .unix(path: "/nonexistent/authrelay.sock"),
+                                                                          agentID: "summary"), logger: quietLogger)
+        let clean = sender.close(drainTimeout: .zero)
+        #expect(clean.problems.isEmpty)
+        let plain = Agent.Summary(source: "synthetic", stats: DecisionStats(), problems: SourceProblems(), sender: clean)
+        #expect(plain.description.hasSuffix("problems: none"), "\(plain.description)")
+
+        let cases: [(String, (inout ShutdownReport) -> Void)] = [
+            ("events dropped (memory queue full): 24576", { $0.stats.dropped = 24_000; $0.stats.evicted = 576 }),
+            ("events evicted from a full spool: 7", { $0.stats.spoolEvicted = 7 }),
+            ("events lost to a damaged spool: 3", { $0.stats.spoolCorrupt = 3 }),
+            ("events the collector refused: 2", { $0.stats.rejected = 2 }),
+            ("events not delivered: 5 (4 left in the spool for the next run)", { $0.undelivered = 5; $0.leftInSpool = 4 }),
+            ("collector sink errors (it could not store events; they were sent again): 9 in 2 episodes",
+             { $0.stats.sinkErrors = 9; $0.stats.sinkErrorEpisodes = 2 }),
+        ]
+        for (expected, change) in cases {
+            var report = clean
+            change(&report)
+            let summary = Agent.Summary(source: "synthetic", stats: DecisionStats(), problems: SourceProblems(), sender: report)
+            let last = summary.description.split(separator: "\n").last.map(String.init) ?? ""
+            #expect(last == "problems: " + expected, "\(summary.description)")
+        }
     }
 }

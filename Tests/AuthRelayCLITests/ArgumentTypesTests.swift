@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuthRelayCLI
 import AuthRelayCollector
+import AuthRelayProtocol
 import ONCRPC
 import Testing
 
@@ -33,6 +34,39 @@ struct ArgumentTypesTests {
         #expect(CommaList<Int>(argument: "") == nil)
         #expect(CommaList<Int>(argument: "1,x") == nil)
         #expect(CommaList<SinkKind>(argument: "null,file") == nil)
+    }
+
+    @Test("CollectorList: endpoints in order of preference, rpcbind on several hosts, repeats dropped")
+    func collectorList() {
+        #expect(CollectorList(argument: "local")?.endpoints == [.rpcbind(host: "localhost", transport: .local)])
+        #expect(CollectorList(argument: "tcp://10.0.0.5:7700,tcp://10.0.0.6:7700")?.endpoints
+            == [.tcp(host: "10.0.0.5", port: 7700), .tcp(host: "10.0.0.6", port: 7700)])
+        #expect(CollectorList(argument: "unix:///run/a.sock, udp://[::1]:9,tcp")?.endpoints
+            == [.unix(path: "/run/a.sock"), .udp(host: "::1", port: 9), .rpcbind(host: "localhost", transport: .tcp)])
+        #expect(CollectorList(argument: "rpcbind://c1,c2,c3/tcp")?.endpoints
+            == ["c1", "c2", "c3"].map { .rpcbind(host: $0, transport: .tcp) })
+        #expect(CollectorList(argument: "rpcbind://c1,c2/udp,unix:///run/a.sock,rpcbind://c2/udp")?.endpoints
+            == [.rpcbind(host: "c1", transport: .udp), .rpcbind(host: "c2", transport: .udp), .unix(path: "/run/a.sock")])
+        #expect(CollectorList(argument: "rpcbind://c1/tcp")?.endpoints == [.rpcbind(host: "c1", transport: .tcp)])
+        let list = CollectorList([.tcp(host: "10.0.0.5", port: 7700), .rpcbind(host: "localhost", transport: .local)])
+        #expect(list.defaultValueDescription == "tcp://10.0.0.5:7700,local")
+        #expect(CollectorList(argument: list.defaultValueDescription) == list)
+    }
+
+    @Test("CollectorList refuses",
+          arguments: ["", ",", "tcp://a:1,", "ftp://x:1", "tcp://a:1,ftp://x:1", "rpcbind://c1,c2", "rpcbind://c1,,c2/tcp",
+                      "rpcbind://c1,c2/sctp", "rpcbind://c1,tcp://b:1"])
+    func collectorListRefuses(_ text: String) {
+        #expect(CollectorList(argument: text) == nil)
+    }
+
+    @Test("ProtocolVersion: 1, 2, 3 (or v1, v2, v3)")
+    func protocolVersion() {
+        #expect(ProtocolVersion(argument: "2") == .v2)
+        #expect(ProtocolVersion(argument: "v3") == .v3)
+        #expect(ProtocolVersion(argument: "4") == nil)
+        #expect(ProtocolVersion(argument: "x") == nil)
+        #expect(ProtocolVersion.v1.defaultValueDescription == "1")
     }
 
     @Test("ByteCount: bytes, or K, M, G (either case)")

@@ -30,6 +30,15 @@ struct OptionGroupTests {
         #expect(options.program.value == 0x3F0A_7E10)
     }
 
+    @Test("--collector takes a list; `collector` is its first")
+    func list() throws {
+        let options = try CollectorOptions.parse(["--collector", "unix:///run/a.sock,rpcbind://c1,c2/tcp"])
+        #expect(options.collectors.endpoints == [.unix(path: "/run/a.sock"), .rpcbind(host: "c1", transport: .tcp),
+                                                 .rpcbind(host: "c2", transport: .tcp)])
+        #expect(options.collector == .unix(path: "/run/a.sock"))
+        #expect(try CollectorOptions.parse([]).collectors.endpoints.count == 1)
+    }
+
     @Test("a bad value fails at parse time, naming the flag")
     func refusals() {
         for arguments in [["--collector", "ftp://x:1"], ["--program", "0xZZ"], ["--collector"]] {

@@ -183,7 +183,7 @@ struct SenderFaultTests {
         try collector.waitFor("ready")
 
         var configuration = EventSender.Configuration(endpoint: .unix(path: socketPath), agentID: "forced-v1")
-        configuration.forceVersion1 = true
+        configuration.highestVersion = .v1
         let sender = EventSender(configuration: configuration, logger: Logger(label: "test"))
         for index in 0..<100 { sender.submit(Self.event(index)) }
         let report = sender.close(drainTimeout: .seconds(20))

@@ -17,9 +17,11 @@ enum SpoolTest {
     static func sender(_ endpoint: RPCEndpoint, spool directory: String, agent: String = "spool-test",
                        bootID: String = EventSender.randomBootID(), maxBytes: Int64 = 64 << 20,
                        segmentBytes: Int64 = 256 << 10, capacity: Int = 16_384, memoryBytes: Int = 16 << 20, liveWindowBytes: Int = 2 << 20,
-                       retry: Duration = .milliseconds(300), program: UInt32? = nil, logger: Logger = quietLogger) -> EventSender {
+                       retry: Duration = .milliseconds(300), program: UInt32? = nil, highestVersion: ProtocolVersion = .v3,
+                       logger: Logger = quietLogger) -> EventSender {
         var configuration = EventSender.Configuration(endpoint: endpoint, agentID: agent)
         if let program { configuration.program = program }
+        configuration.highestVersion = highestVersion
         configuration.bootID = bootID
         configuration.capacity = capacity
         configuration.callTimeout = .milliseconds(500)
@@ -80,6 +82,8 @@ struct BootOutput {
     var gaps: [ClosedRange<UInt64>] = []
     /// Loss lines with a reason (version 3 collectors) besides gaps.
     var losses: [(range: ClosedRange<UInt64>, reason: String)] = []
+    /// boot_end lines (version 3 collectors): how the run ended, as reported.
+    var ends: [(ending: String, last: UInt64, reportedBy: String)] = []
 
     init(lines: [[String: Any]], bootID: String) {
         for line in lines where line["boot_id"] as? String == bootID {
@@ -93,6 +97,9 @@ struct BootOutput {
                       let last = (line["last_seq"] as? NSNumber)?.uint64Value else { continue }
                 let reason = line["reason"] as? String ?? ""
                 if reason == "sequence_gap" { gaps.append(first...last) } else { losses.append((first...last, reason)) }
+            case "boot_end":
+                ends.append((line["ending"] as? String ?? "", (line["last_seq"] as? NSNumber)?.uint64Value ?? 0,
+                             line["reported_by"] as? String ?? ""))
             default:
                 continue
             }
@@ -100,6 +107,16 @@ struct BootOutput {
     }
 
     var duplicates: Int { sequences.count - Set(sequences).count }
+
+    /// Events lost for `reason` ("spool_evicted", ...), every range together.
+    func lost(_ reason: String) -> UInt64 {
+        losses.filter { $0.reason == reason }.reduce(0) { $0 + UInt64($1.range.count) }
+    }
+
+    /// The sequences in loss ranges of `reason`.
+    func lostSequences(_ reason: String) -> Set<UInt64> {
+        Set(losses.filter { $0.reason == reason }.flatMap { Array($0.range) })
+    }
 
     /// Whether the events are exactly `range`, each once; else what differs (short).
     func exactly(_ range: ClosedRange<UInt64>) -> String? {
