@@ -41,8 +41,15 @@ public final class RPCServer {
         public var registerWithRPCBind = true
         /// How often `run`'s `onTick` runs (and idle connections are looked for).
         public var tickInterval: Duration = .seconds(1)
-        /// At stop, how long requests already received are still answered and replies written.
+        /// At stop, how long requests already received are still answered and replies written
+        /// (deferred replies included).
         public var drainTimeout: Duration = .milliseconds(500)
+        /// A connection with this many deferred replies outstanding is not read
+        /// again until one is written: what a client sends meanwhile waits in
+        /// its socket (backpressure), so a connection holds at most about one
+        /// call in the hands of whoever completes it, as it holds one record
+        /// being assembled.
+        public var maxDeferredRepliesPerConnection = 1
 
         public init(listeners: [Listener]) {
             self.listeners = listeners
@@ -69,6 +76,10 @@ public final class RPCServer {
         public var undecodableArguments: UInt64 = 0
         /// Calls of a program, version or procedure not served, or with another RPC version or auth flavor.
         public var unservedCalls: UInt64 = 0
+        /// Calls a deferrable procedure answered later (`RPCReply.deferred`).
+        public var deferredReplies: UInt64 = 0
+        /// Deferred replies dropped: their connection had closed, or the server had stopped.
+        public var droppedDeferredReplies: UInt64 = 0
 
         public init() {}
     }
@@ -82,10 +93,10 @@ public final class RPCServer {
     /// reach a program through SystemSupport's `SignalRoute` (a `ServiceGroup`
     /// stops its services), and this is called from an ordinary thread.
     public struct StopHandle: Sendable {
-        let wake: WakeSignal
+        let signals: ServerSignals
 
         public func requestStop() {
-            wake.signal()
+            signals.requestStop()
         }
     }
 
@@ -98,10 +109,11 @@ public final class RPCServer {
         current.calls = dispatcher.counters.calls
         current.undecodableArguments = dispatcher.counters.undecodableArguments
         current.unservedCalls = dispatcher.counters.unservedCalls
+        current.droppedDeferredReplies = completions.dropped
         return current
     }
     public var openConnections: Int { connections.count }
-    public var stopHandle: StopHandle { StopHandle(wake: wake) }
+    public var stopHandle: StopHandle { StopHandle(signals: signals) }
 
     private let logger: Logger
     private let dispatcher: RPCDispatcher
@@ -114,8 +126,15 @@ public final class RPCServer {
     private var evictionOrder = EvictionOrder()
     private var registeredWithRPCBind: [(program: UInt32, version: UInt32, transport: RPCTransport)] = []
     private let maxConnections: Int
-    /// Set by `StopHandle.requestStop()`; polled by `run()`.
-    private let wake = WakeSignal()
+    /// The wake-up eventfd `run()` polls: set by `StopHandle.requestStop()`
+    /// and by deferred replies posted to `completions`.
+    private let signals = ServerSignals()
+    private var wake: WakeSignal { signals.wake }
+    private let completions: RPCCompletionQueue
+    /// Serial numbers of accepted connections (a deferred reply names its connection by it).
+    private var nextConnectionID: UInt64 = 0
+    /// Deferred datagram replies not yet sent (the drain at stop waits for them).
+    private var owedDatagramReplies = 0
     private var stopping = false
     private var lastEvictionLog: UInt64 = 0
     private let datagram = ByteBuffer()
@@ -129,7 +148,8 @@ public final class RPCServer {
     public init(configuration: Configuration, programs: [RPCProgram], logger: Logger) throws(RPCServerError) {
         self.configuration = configuration
         self.logger = logger
-        dispatcher = RPCDispatcher(programs: programs)
+        completions = RPCCompletionQueue(wake: signals.wake)
+        dispatcher = RPCDispatcher(programs: programs, completions: completions)
         maxConnections = Self.clampedMaxConnections(configuration.maxConnections, logger: logger)
         do {
             for listener in configuration.listeners {
@@ -176,7 +196,7 @@ public final class RPCServer {
             let firstConnection = pollSet.count
             for connection in connections.values {
                 order.append(connection)
-                pollSet.add(connection.fd, connection.hasPendingOutput ? .writable : .readable)
+                pollSet.add(connection.fd, interest(connection))
             }
             let ready: Int
             do {
@@ -188,11 +208,12 @@ public final class RPCServer {
             let after = SystemClock.monotonicNanoseconds()
             if ready > 0 {
                 if !pollSet.ready(0).isEmpty {
-                    wake.clear()
-                    stopping = true
+                    wake.clear()  // before taking the completions: see RPCCompletionQueue
+                    if signals.stopRequested { stopping = true }
+                    deliverDeferredReplies()
                 }
                 for (index, socket) in datagramSockets.enumerated() where !pollSet.ready(1 + streamListeners.count + index).isEmpty {
-                    serveDatagrams(socket)
+                    serveDatagrams(socket, index: index)
                 }
                 for (index, connection) in order.enumerated() where !pollSet.ready(firstConnection + index).isEmpty {
                     serve(connection, now: after)
@@ -212,14 +233,58 @@ public final class RPCServer {
 
     // MARK: Streams
 
+    /// What the loop waits for on a connection: its replies to go out, else
+    /// calls to read, unless it has as many deferred replies outstanding as
+    /// it may (then only its peer going away, to free it early).
+    private func interest(_ connection: StreamConnection) -> PollEvents {
+        if connection.hasPendingOutput { return .writable }
+        return connection.deferredReplies < configuration.maxDeferredRepliesPerConnection ? .readable : .readHangUp
+    }
+
+    /// Writes the deferred replies completed since the last wake-up to their
+    /// connections (or datagram peers); a reply whose connection has closed
+    /// meanwhile (a descriptor reused since has another serial) is dropped.
+    private func deliverDeferredReplies() {
+        var dropped = 0
+        for reply in completions.takeAll() {
+            switch reply.target {
+            case .stream(let id, let fd):
+                guard let connection = connections[fd], connection.id == id else {
+                    dropped += 1
+                    continue
+                }
+                reply.bytes.withUnsafeBytes { connection.output.append($0.baseAddress!, count: $0.count) }
+                connection.deferredReplies -= 1
+                if !connection.flush() { close(connection, reason: "send failed") }
+            case .datagram(let index, let peer):
+                owedDatagramReplies -= 1
+                guard index < datagramSockets.count else {
+                    dropped += 1
+                    continue
+                }
+                reply.bytes.withUnsafeBytes { datagramSockets[index].send($0, to: peer) }
+            case .none:
+                dropped += 1
+            }
+        }
+        if dropped > 0 { completions.noteDropped(dropped) }
+    }
+
     private func serve(_ connection: StreamConnection, now: UInt64) {
         if connection.hasPendingOutput {
             if !connection.flush() { close(connection, reason: "send failed") }
             return  // read again once every reply is out
         }
         let request = RPCRequest(transport: connection.transport, program: 0, version: 0, procedure: 0, peer: connection.peer)
+        let target = RPCReplyTarget.stream(connection: connection.id, fd: connection.fd)
         let outcome = connection.read(into: readBuffer, chunkSize: Self.readChunk, maxRecordSize: configuration.maxRecordSize) { record in
-            dispatcher.handle(record, request: request, framed: true, into: connection.output, decodedAhead: connection.incremental)
+            let isCall = dispatcher.handle(record, request: request, framed: true, into: connection.output,
+                                           decodedAhead: connection.incremental, target: target)
+            if dispatcher.lastCallDeferred {
+                connection.deferredReplies += 1
+                connectionCounters.deferredReplies += 1
+            }
+            return isCall
         } partial: { received in
             dispatcher.decodeAhead(received, &connection.incremental)
         }
@@ -262,7 +327,8 @@ public final class RPCServer {
             if transport == .tcp {
                 try? socket.setNoDelay()  // replies are written whole: do not let Nagle hold them
             }
-            let connection = StreamConnection(socket, transport: transport, now: now)
+            nextConnectionID += 1
+            let connection = StreamConnection(socket, transport: transport, id: nextConnectionID, now: now)
             connections[connection.fd] = connection
             evictionOrder.accepted(connection, at: now, open: connections.count)
             connectionCounters.acceptedConnections += 1
@@ -298,7 +364,8 @@ public final class RPCServer {
 
     private func closeIdleConnections(now: UInt64) {
         let limit = UInt64(max(configuration.idleTimeout.nanoseconds, 0))
-        let idle = connections.values.filter { now &- $0.lastActivity > limit }
+        // One waiting for its deferred reply is not idle: the server owes it an answer.
+        let idle = connections.values.filter { now &- $0.lastActivity > limit && $0.deferredReplies == 0 }
         for connection in idle {
             close(connection, reason: nil)
         }
@@ -311,7 +378,7 @@ public final class RPCServer {
     // MARK: Datagrams
 
     /// One datagram is one call; a few per wake-up, so UDP cannot starve the streams.
-    private func serveDatagrams(_ socket: ListeningSocket) {
+    private func serveDatagrams(_ socket: ListeningSocket, index: Int) {
         datagram.reserve(65_536)
         for _ in 0..<32 {
             guard let (received, peer) = socket.receive(into: UnsafeMutableRawBufferPointer(start: datagram.base, count: datagram.capacity))
@@ -319,8 +386,13 @@ public final class RPCServer {
             datagramReply.count = 0
             let request = RPCRequest(transport: .udp, program: 0, version: 0, procedure: 0, peer: nil)
             let record = UnsafeRawBufferPointer(start: datagram.base, count: received)
-            guard dispatcher.handle(record, request: request, framed: false, into: datagramReply, decodedAhead: .notUsed),
-                  datagramReply.count > 0 else { continue }
+            guard dispatcher.handle(record, request: request, framed: false, into: datagramReply, decodedAhead: .notUsed,
+                                    target: .datagram(socket: index, peer: peer)) else { continue }
+            if dispatcher.lastCallDeferred {
+                connectionCounters.deferredReplies += 1
+                owedDatagramReplies += 1
+            }
+            guard datagramReply.count > 0 else { continue }
             socket.send(datagramReply.bytes, to: peer)
         }
     }
@@ -402,34 +474,62 @@ public final class RPCServer {
     private func shutDown() {
         logger.debug("stopping", metadata: ["open connections": "\(connections.count)"])
         unregisterFromRPCBind()
-        closeListeners()
+        closeListeners(keepingDatagrams: true)
         answerWhatWasReceived()
         for connection in Array(connections.values) {
             close(connection, reason: nil)
         }
+        // Replies completed from now on have nowhere to go: dropped (and counted).
+        completions.close()
+        for socket in datagramSockets {
+            socket.close()
+        }
+        datagramSockets.removeAll()
         wake.clear()  // a stop asked for while stopping is done with
+        signals.clearStop()
         stopping = false
     }
 
-    private func closeListeners() {
-        for socket in streamListeners + datagramSockets {
+    /// Closes the stream listeners (no connection comes in while stopping)
+    /// and the datagram sockets unless `keepingDatagrams` (the drain still
+    /// sends deferred datagram replies through them).
+    private func closeListeners(keepingDatagrams: Bool = false) {
+        for socket in streamListeners {
             socket.close()
         }
         streamListeners.removeAll()
+        listenerPausedUntil.removeAll()
+        guard !keepingDatagrams else { return }
+        for socket in datagramSockets {
+            socket.close()
+        }
         datagramSockets.removeAll()
     }
 
-    /// Answers calls already received and writes pending replies, until nothing
-    /// is left to do or `drainTimeout` has passed.
+    /// Answers calls already received and writes pending replies, deferred
+    /// ones included, until nothing is left to do or `drainTimeout` has
+    /// passed. Datagrams are no longer read, but deferred replies to them are still sent.
     private func answerWhatWasReceived() {
         let deadline = SystemClock.deadline(after: configuration.drainTimeout)
         var pollSet = PollSet()
-        while !connections.isEmpty, SystemClock.monotonicNanoseconds() < deadline {
+        while SystemClock.monotonicNanoseconds() < deadline {
             let order = Array(connections.values)
+            guard !order.isEmpty || owedDatagramReplies > 0 else { break }
             pollSet.removeAll()
-            for connection in order { pollSet.add(connection.fd, connection.hasPendingOutput ? .writable : .readable) }
-            guard let ready = try? pollSet.wait(timeout: .milliseconds(10)), ready > 0 else { break }
-            for (index, connection) in order.enumerated() where !pollSet.ready(index).isEmpty {
+            pollSet.add(wake.descriptor, .readable)
+            for connection in order { pollSet.add(connection.fd, interest(connection)) }
+            let waitingForReplies = order.contains { $0.deferredReplies > 0 } || owedDatagramReplies > 0
+            guard let ready = try? pollSet.wait(timeout: .milliseconds(10)) else { break }
+            if ready == 0 {
+                if waitingForReplies { continue }  // still owed: wait for them, up to the deadline
+                break
+            }
+            if !pollSet.ready(0).isEmpty {
+                wake.clear()
+                deliverDeferredReplies()
+            }
+            for (index, connection) in order.enumerated() where !pollSet.ready(index + 1).isEmpty {
+                guard connections[connection.fd] === connection else { continue }  // closed by a delivery
                 serve(connection, now: SystemClock.monotonicNanoseconds())
             }
         }

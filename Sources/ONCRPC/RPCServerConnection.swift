@@ -70,6 +70,10 @@ final class StreamConnection {
     let transport: RPCTransport
     /// Kernel credentials of an AF_LOCAL peer, taken at accept.
     let peer: PeerCredentials?
+    /// The server's serial number for it: what a deferred reply names it by.
+    let id: UInt64
+    /// Calls whose replies were deferred and are not written yet.
+    var deferredReplies = 0
     /// CLOCK_MONOTONIC nanoseconds of the last byte received.
     var lastActivity: UInt64
 
@@ -84,9 +88,10 @@ final class StreamConnection {
     private var socket: FileDescriptor?
 
     /// Takes a connection `accept` returned (non-blocking): AF_LOCAL peers' credentials are read now.
-    init(_ socket: consuming FileDescriptor, transport: RPCTransport, now: UInt64) {
+    init(_ socket: consuming FileDescriptor, transport: RPCTransport, id: UInt64, now: UInt64) {
         fd = socket.rawValue
         self.transport = transport
+        self.id = id
         peer = transport == .local ? socket.peerIdentity().map(PeerCredentials.init) : nil
         lastActivity = now
         self.socket = .some(socket)

@@ -1,4 +1,5 @@
 import CONCRPC
+import SystemSupport
 
 /// Turns one call record into one reply: header checks, program/version/
 /// procedure lookup, argument decoding with the procedure's XDR routine, the
@@ -10,8 +11,15 @@ final class RPCDispatcher {
     private let resultScratch: UnsafeMutableRawPointer
     /// What the dispatcher counted (calls, undecodable arguments, unserved calls).
     private(set) var counters = RPCServer.Statistics()
+    /// The last call `handle` took was deferred: its reply comes later, through `completions`.
+    private(set) var lastCallDeferred = false
+    /// Where deferred replies are posted (the server's; a queue of its own otherwise).
+    let completions: RPCCompletionQueue
+    private let deferral: DeferralContext
 
-    init(programs: [RPCProgram]) {
+    init(programs: [RPCProgram], completions: RPCCompletionQueue = RPCCompletionQueue(wake: WakeSignal())) {
+        self.completions = completions
+        deferral = DeferralContext(queue: completions)
         var procedures: [UInt32: [UInt32: [RPCProcedure?]]] = [:]
         var versions: [UInt32: ClosedRange<UInt32>] = [:]
         var largestArgument = 16
@@ -39,16 +47,20 @@ final class RPCDispatcher {
     }
 
     /// Appends the reply to `record` to `output` (with a record mark when
-    /// `framed`). Returns false when the record is not a call at all.
+    /// `framed`), unless a deferrable procedure deferred it (`lastCallDeferred`:
+    /// nothing is appended, the reply goes to `target` later). Returns false
+    /// when the record is not a call at all.
     func handle(_ record: UnsafeRawBufferPointer, request: RPCRequest, framed: Bool, into output: ByteBuffer,
-                decodedAhead: IncrementalArgument) -> Bool {
+                decodedAhead: IncrementalArgument, target: RPCReplyTarget = .none) -> Bool {
+        lastCallDeferred = false
         guard let call = RPCServerMessage.parseCall(record) else { return false }
         counters.calls += 1
         let start = output.count
         if framed { output.appendWord(0) }  // the record mark, set below
         defer {
             // At most 0x7FFF_FFFF: the result encoding below is limited to what a fragment holds.
-            if framed { output.setWord(0x8000_0000 | UInt32(output.count - start - 4), at: start) }
+            // Nothing to mark when the reply was deferred (nothing was written).
+            if framed, output.count > start { output.setWord(0x8000_0000 | UInt32(output.count - start - 4), at: start) }
         }
         guard call.rpcVersion == 2 else {
             counters.unservedCalls += 1
@@ -103,23 +115,30 @@ final class RPCDispatcher {
         request.program = call.program
         request.version = call.version
         request.procedure = call.procedure
-        switch procedure.handler(request, argument, resultScratch) {
-        case .result:
-            let header = output.count
-            RPCServerMessage.acceptedHeader(xid: call.xid, .success).forEach(output.appendWord)
-            // A stream reply is one fragment: its length must fit the mark's 31 bits.
-            let limit = framed ? 0x7FFF_FFFF - (output.count - start - 4) : Int(UInt32.max)
-            if !encodeResult(procedure.result, into: output, limit: limit) {
-                output.count = header
-                RPCServerMessage.acceptedHeader(xid: call.xid, .systemError).forEach(output.appendWord)
+        let reply: RPCReply
+        if let deferrable = procedure.deferrableHandler {
+            deferral.xid = call.xid
+            deferral.target = target
+            deferral.result = procedure.result
+            deferral.resultSize = procedure.resultSize
+            deferral.framed = framed
+            deferral.taken = nil
+            reply = deferrable(request, argument, resultScratch, RPCDeferral(context: deferral))
+            if reply == .deferred, deferral.taken != nil {
+                lastCallDeferred = true
+                deferral.taken = nil
+                output.count = start  // no record mark: the reply comes later
+                return true
             }
-        case .systemError:
-            RPCServerMessage.acceptedHeader(xid: call.xid, .systemError).forEach(output.appendWord)
-        case .garbageArguments:
-            RPCServerMessage.acceptedHeader(xid: call.xid, .garbageArguments).forEach(output.appendWord)
-        case .tooWeakAuthentication:
-            RPCServerMessage.authError(xid: call.xid, RPCServerMessage.authTooWeak).forEach(output.appendWord)
+            deferral.taken?.cancel()  // answered at once after all: the token must never send
+            deferral.taken = nil
+        } else {
+            reply = procedure.handler(request, argument, resultScratch)
         }
+        // At most 0x7FFF_FFFF: the result encoding is limited to what a fragment holds.
+        let limit = framed ? 0x7FFF_FFFF - (output.count - start - 4) : Int(UInt32.max)
+        RPCReplyEncoder.appendBody(reply == .deferred ? .systemError : reply, xid: call.xid, result: procedure.result,
+                                   resultMemory: resultScratch, limit: limit, to: output)
         return true
     }
 
@@ -153,22 +172,5 @@ final class RPCDispatcher {
                 return
             }
         }
-    }
-
-    /// Encodes the result after the header, in at most `limit` bytes; sizes it
-    /// first only when it does not fit 4 KiB.
-    private func encodeResult(_ routine: XDRRoutine, into output: ByteBuffer, limit: Int) -> Bool {
-        output.reserve(output.count + 4096)
-        let room = { UInt32(clamping: min(output.capacity - output.count, limit)) }
-        var written = CONCRPC_xdr_encode(routine.routine, resultScratch, output.base! + output.count, room())
-        if written < 0 {
-            let size = Int(CONCRPC_xdr_sizeof(routine.routine, resultScratch))
-            guard size <= limit else { return false }
-            output.reserve(output.count + size)
-            written = CONCRPC_xdr_encode(routine.routine, resultScratch, output.base! + output.count, room())
-        }
-        guard written >= 0 else { return false }
-        output.count += written
-        return true
     }
 }

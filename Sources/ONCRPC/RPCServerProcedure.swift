@@ -49,6 +49,10 @@ public enum RPCReply: Sendable {
     case garbageArguments
     /// AUTH_ERROR / AUTH_TOOWEAK: the caller is not allowed to make this call.
     case tooWeakAuthentication
+    /// Nothing yet: the handler took the reply with `RPCDeferral.later()` and
+    /// its `RPCCompletion` sends it (a deferrable procedure only; anywhere
+    /// else, or without `later()`, it is answered SYSTEM_ERR).
+    case deferred
 }
 
 /// One procedure of a program version: its XDR routines and its handler.
@@ -65,6 +69,8 @@ public struct RPCProcedure {
     let argumentSize: Int
     let resultSize: Int
     let handler: (RPCRequest, UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> RPCReply
+    /// Set for a procedure that may answer later (`init(deferrable:...)`); `handler` is then unused.
+    let deferrableHandler: ((RPCRequest, UnsafeMutableRawPointer, UnsafeMutableRawPointer, RPCDeferral) -> RPCReply)?
     /// Makes a decoder for an argument that arrives over several reads (one per connection).
     let makeIncrementalDecoder: (() -> RPCIncrementalDecoder)?
 
@@ -86,6 +92,43 @@ public struct RPCProcedure {
         self.handler = { request, argumentPointer, resultPointer in
             handler(request, UnsafePointer(argumentPointer.assumingMemoryBound(to: Argument.self)),
                     resultPointer.assumingMemoryBound(to: Result.self))
+        }
+        deferrableHandler = nil
+    }
+
+    /// A procedure that may answer later, from another thread: its handler
+    /// either fills the result and returns as any handler does, or calls
+    /// `deferral.later()`, keeps the `RPCCompletion` (with what it needs of the
+    /// argument: the argument is freed when the handler returns) and returns
+    /// `.deferred`. The reply is written when the completion is completed.
+    /// The server then does not read that connection again until its deferred
+    /// replies are out (`Configuration.maxDeferredRepliesPerConnection`).
+    public init<Argument, Result>(
+        deferrable number: UInt32, argument: XDRRoutine, _ argumentType: Argument.Type,
+        result: XDRRoutine, _ resultType: Result.Type,
+        incremental: (() -> RPCIncrementalDecoder)? = nil,
+        handler: @escaping (RPCRequest, UnsafePointer<Argument>, UnsafeMutablePointer<Result>, RPCDeferral) -> RPCReply
+    ) {
+        self.number = number
+        self.argument = argument
+        self.result = result
+        makeIncrementalDecoder = incremental
+        argumentSize = MemoryLayout<Argument>.size
+        resultSize = MemoryLayout<Result>.size
+        self.handler = { _, _, _ in .systemError }
+        deferrableHandler = { request, argumentPointer, resultPointer, deferral in
+            handler(request, UnsafePointer(argumentPointer.assumingMemoryBound(to: Argument.self)),
+                    resultPointer.assumingMemoryBound(to: Result.self), deferral)
+        }
+    }
+
+    /// A deferrable procedure with no argument (see `init(deferrable:argument:...)`).
+    public init<Result>(
+        deferrable number: UInt32, result: XDRRoutine, _ resultType: Result.Type,
+        handler: @escaping (RPCRequest, UnsafeMutablePointer<Result>, RPCDeferral) -> RPCReply
+    ) {
+        self.init(deferrable: number, argument: .void, Int32.self, result: result, resultType) { request, _, result, deferral in
+            handler(request, result, deferral)
         }
     }
 
