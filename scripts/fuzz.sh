@@ -24,9 +24,15 @@ binaries=$scratch/release
 build() {
   # -enable-testing: the targets reach internal and package API through @testable import.
   # lld: gold fails to link libFuzzer's driver into a Swift executable (internal error).
-  swift build --package-path FuzzTargets --scratch-path "$scratch" -c release \
+  mkdir -p "$scratch"
+  if ! swift build --package-path FuzzTargets --scratch-path "$scratch" -c release \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing -Xswiftc -use-ld=lld \
-    -Xcc -fsanitize=fuzzer-no-link,address 2>&1 | grep -vE "ld.gold: warning|Cannot export local symbol" | tail -n 3
+    -Xcc -fsanitize=fuzzer-no-link,address > "$scratch/build.log" 2>&1; then
+    echo "fuzz: the build failed; its errors:" >&2
+    grep -E "error:" -A3 "$scratch/build.log" | head -n 60 >&2 || tail -n 30 "$scratch/build.log" >&2
+    exit 1
+  fi
+  grep -vE "ld.gold: warning|Cannot export local symbol" "$scratch/build.log" | tail -n 2
   [[ -x $binaries/fuzz-collector ]] || { echo "fuzz: the build made no fuzz targets" >&2; exit 1; }
 }
 

@@ -21,14 +21,14 @@ final class BootEndLedger: Sendable {
 
     let path: String
     let capacity: Int
-    private let entries: Mutex<[BootEnd]>
+    private let entries: Locked<[BootEnd]>
 
     /// Reads what an earlier run left (a file that does not read is empty).
     init(directory: String, capacity: Int = 1000) {
         path = directory + "/" + Self.fileName
         self.capacity = capacity
         let text = FileSystem.readText(path) ?? ""
-        entries = Mutex(text.split(separator: "\n").compactMap(Self.parse))
+        entries = Locked(text.split(separator: "\n").compactMap(Self.parse))
     }
 
     /// The ends not reported yet, oldest first.

@@ -1,3 +1,4 @@
+import SystemSupport
 import AuthRelayProtocol
 import Synchronization
 
@@ -72,7 +73,7 @@ final class DeliveryWindow: Sendable {
 
     let liveBytes: Int
     let memoryBytes: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(liveBytes: Int, memoryBytes: Int) {
         self.liveBytes = liveBytes

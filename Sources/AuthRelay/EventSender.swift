@@ -164,9 +164,9 @@ public final class EventSender: Sendable {
     public let configuration: Configuration
     private let core: SenderCore
     /// The sender thread (memory only), or the delivery thread.
-    private let thread = Mutex<NamedThread?>(nil)
+    private let thread = Locked<NamedThread?>(nil)
     /// With a spool: the spooler thread.
-    private let spoolerThread = Mutex<NamedThread?>(nil)
+    private let spoolerThread = Locked<NamedThread?>(nil)
 
     /// Starts the sender's threads. They connect lazily and keep trying while
     /// the collector is absent; `submit` is unaffected either way.

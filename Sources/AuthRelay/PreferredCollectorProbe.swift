@@ -20,7 +20,7 @@ final class PreferredCollectorProbe: Sendable {
     }
 
     private let shared = Shared()
-    private let thread = Mutex<NamedThread?>(nil)
+    private let thread = Locked<NamedThread?>(nil)
 
     static let timeout: Duration = .milliseconds(250)
 

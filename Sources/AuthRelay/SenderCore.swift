@@ -26,8 +26,8 @@ final class SenderCore: Sendable {
     /// Submits between their closing check and their enqueue: shutdown waits for
     /// them, so no event lands in the queue after the last drain.
     private let submitsInFlight = Atomic<Int>(0)
-    private let report = Mutex<ShutdownReport?>(nil)
-    private let lastError = Mutex<String?>(nil)
+    private let report = Locked<ShutdownReport?>(nil)
+    private let lastError = Locked<String?>(nil)
 
     init(configuration: EventSender.Configuration) {
         self.configuration = configuration
@@ -130,7 +130,7 @@ final class SenderCore: Sendable {
     }
 
     /// Called once by `beginClosing` (the delivery thread's wake-up, with a spool).
-    let onClose = Mutex<(@Sendable () -> Void)?>(nil)
+    let onClose = Locked<(@Sendable () -> Void)?>(nil)
 
     /// Waits (bounded) for submits that passed their closing check before close.
     func waitForSubmitsInFlight() {

@@ -13,7 +13,7 @@ final class SpoolPipeline: Sendable {
     let deliveryWake = WakeSignal()
     /// Close began: a delivery backoff ends early (new pieces must not cut it short).
     let closeWake = WakeSignal()
-    private let opened = Mutex<(spool: Spool, ledger: BootEndLedger)?>(nil)
+    private let opened = Locked<(spool: Spool, ledger: BootEndLedger)?>(nil)
     /// The last sequence the spooler gave (an event or a drop); 0 before any.
     let lastSequence = Atomic<UInt64>(0)
     /// The spooler took the last event off the queue after close: `lastSequence` is final.

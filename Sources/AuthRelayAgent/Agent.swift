@@ -87,7 +87,7 @@ public final class SenderService: Service {
     public let sender: EventSender
     public let drainTimeout: Duration
     private let stopped = StopSignal()
-    private let shutdown = Mutex<ShutdownReport?>(nil)
+    private let shutdown = Locked<ShutdownReport?>(nil)
 
     public init(sender: EventSender, drainTimeout: Duration) {
         self.sender = sender

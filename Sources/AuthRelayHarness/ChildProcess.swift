@@ -11,7 +11,7 @@ package final class ChildProcess: Sendable {
     package let pid: Int32
     package let stdoutPath: String
     package let stderrPath: String
-    private let termination = Mutex<Processes.Termination?>(nil)
+    private let termination = Locked<Processes.Termination?>(nil)
 
     /// Starts `executable` with `arguments`; stdin is /dev/null, stdout and
     /// stderr go to `tag`.out and `tag`.err in `directory`.

@@ -43,7 +43,7 @@ package final class TemporaryPostgres: Sendable {
     private let directory: TemporaryDirectory
     private let options: Options
     private let runAs: UserAccount?
-    private let server = Mutex<ChildProcess?>(nil)
+    private let server = Locked<ChildProcess?>(nil)
     private let starts = Atomic<Int>(0)
 
     /// How long start-up, shutdown and initdb may take before they count as failed.

@@ -142,7 +142,7 @@ final class RPCCompletionQueue: Sendable {
         var dropped: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let wake: WakeSignal
 
     init(wake: WakeSignal) {

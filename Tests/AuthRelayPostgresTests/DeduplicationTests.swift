@@ -18,7 +18,7 @@ import Testing
                               + Rows.events(first...(first + 511), agent: "agent-b"))
         }
         let stored = Atomic<Int>(0)
-        let failures = Mutex<[String]>([])
+        let failures = Locked<[String]>([])
         let start = Atomic<Bool>(false)
         let group = ThreadGroup()
         for (name, order) in [("collector-1", Array(windows.indices)), ("collector-2", windows.indices.reversed())] {

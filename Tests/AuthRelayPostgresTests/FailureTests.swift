@@ -21,7 +21,7 @@ import Testing
         _ = try holder.query("BEGIN")
         _ = try holder.query("LOCK TABLE boot_ends IN EXCLUSIVE MODE")
         let batch = StoreBatch(events: Rows.events(1...512), losses: [Rows.loss(513, 520)], bootEnds: [Rows.bootEnd(last: 520)])
-        let outcome = Mutex<Result<StoreReceipt, StoreError>?>(nil)
+        let outcome = Locked<Result<StoreReceipt, StoreError>?>(nil)
         nonisolated(unsafe) let writer = store
         let thread = NamedThread(name: "store") {
             let result = Result { () throws(StoreError) in try writer.store(batch) }

@@ -24,7 +24,7 @@ import Testing
     func concurrent() throws {
         let (cluster, database) = try TestPostgres.freshDatabase()
         let settings = TestPostgres.settings(cluster, database)
-        let results = Mutex<[Result<Schema.Migration, StoreError>]>([])
+        let results = Locked<[Result<Schema.Migration, StoreError>]>([])
         let group = ThreadGroup()
         let start = Atomic<Bool>(false)
         for index in 0..<4 {

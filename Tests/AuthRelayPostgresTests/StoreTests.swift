@@ -104,7 +104,7 @@ import Testing
         _ = try holder.query("LOCK TABLE boot_ends IN EXCLUSIVE MODE")
         let observer = try EventStore.open(settings, collectorID: "observer")
         let returned = Atomic<Bool>(false)
-        let outcome = Mutex<Result<StoreReceipt, StoreError>?>(nil)
+        let outcome = Locked<Result<StoreReceipt, StoreError>?>(nil)
         let batch = StoreBatch(events: Rows.events(1...512), losses: [Rows.loss(513, 520)], bootEnds: [Rows.bootEnd(last: 520)])
         nonisolated(unsafe) let writer = store
         let thread = NamedThread(name: "store") {

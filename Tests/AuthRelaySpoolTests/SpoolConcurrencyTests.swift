@@ -10,7 +10,7 @@ import Testing
         let spool = try fixture.openSpool(boot: "boot-1", maxBytes: 6 * 4096)
         let total: UInt64 = 8 * 3000
         let appended = Atomic<UInt64>(0)
-        let failure = Mutex<String?>(nil)
+        let failure = Locked<String?>(nil)
         let deadline = SystemClock.deadline(after: .seconds(20))
         var spooler = Optional(NamedThread(name: "test-spooler") {
             var next: UInt64 = 1

@@ -145,7 +145,7 @@ struct BootOutput {
 
 /// A swift-log handler that keeps every message, for tests that count log lines.
 final class CapturedLog: Sendable {
-    private let messages = Mutex<[String]>([])
+    private let messages = Locked<[String]>([])
 
     var all: [String] { messages.withLock { $0 } }
 

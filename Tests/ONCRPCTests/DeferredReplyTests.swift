@@ -18,7 +18,7 @@ extension ONCRPCTests {
             defer { server.stop() }
             let endpoints = server.listeners.map(\.endpoint)
             let callers = [endpoints[0], endpoints[0], endpoints[2], endpoints[2], endpoints[1]]
-            let answers = Mutex<[Int: UInt64]>([:])
+            let answers = Locked<[Int: UInt64]>([:])
             let group = ThreadGroup()
             for (index, endpoint) in callers.enumerated() {
                 group.start(name: "deferred-\(index)") {
@@ -85,7 +85,7 @@ extension ONCRPCTests {
             let server = try DeferredServer([.unix(path: temporarySocketPath("dropped"))])
             defer { server.stop() }
             let endpoint = server.listeners[0].endpoint
-            let outcome = Mutex<RPCError?>(nil)
+            let outcome = Locked<RPCError?>(nil)
             let caller = NamedThread(name: "never") {
                 do throws(RPCError) { _ = try DeferredServer.call(endpoint, procedure: DeferredServer.later, value: 3) } catch {
                     outcome.withLock { $0 = error }
@@ -101,7 +101,7 @@ extension ONCRPCTests {
         func stopWithPending() throws {
             let server = try DeferredServer([.tcp(host: "127.0.0.1", port: 0)], drain: .seconds(1))
             let tcp = server.listeners[0].endpoint
-            let outcomes = Mutex<[UInt64: Result<UInt64, RPCError>]>([:])
+            let outcomes = Locked<[UInt64: Result<UInt64, RPCError>]>([:])
             let group = ThreadGroup()
             for value in [1, 2] as [UInt64] {
                 group.start(name: "stop-\(value)") {
@@ -157,7 +157,7 @@ private final class DeferredServer: @unchecked Sendable {
     private let stopHandle: RPCServer.StopHandle
     private let finished = WakeSignal()
     private let pending = PendingCalls()
-    private let statisticsAtStop = Mutex<RPCServer.Statistics?>(nil)
+    private let statisticsAtStop = Locked<RPCServer.Statistics?>(nil)
     /// The server's counters when `run()` returned.
     var finalStatistics: RPCServer.Statistics? { statisticsAtStop.withLock { $0 } }
 
@@ -242,7 +242,7 @@ private final class DeferredServer: @unchecked Sendable {
 
 /// The deferred calls waiting for the test, with their values.
 private final class PendingCalls: Sendable {
-    let calls = Mutex<[(completion: RPCCompletion, value: UInt64)]>([])
+    let calls = Locked<[(completion: RPCCompletion, value: UInt64)]>([])
 }
 
 /// The server, for the statistics procedure (set once the server exists; used on its thread).

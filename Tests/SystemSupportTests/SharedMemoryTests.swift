@@ -57,7 +57,7 @@ import Testing
 
         // A sleeper on one mapping, woken through the other.
         let sleeping = Atomic<Bool>(false)
-        let results = Mutex<[Futex.WaitResult]>([])
+        let results = Locked<[Futex.WaitResult]>([])
         word.pointee.store(1, ordering: .sequentiallyConsistent)
         let thread = NamedThread(name: "test-futex") {
             let word = memory.atomic(UInt32.self, at: 128)

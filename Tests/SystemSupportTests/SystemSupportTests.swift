@@ -133,7 +133,7 @@ import Testing
 
 /// The order services stopped in.
 private final class StopLog: Sendable {
-    let names = Mutex<[String]>([])
+    let names = Locked<[String]>([])
     var all: [String] { names.withLock { $0 } }
 }
 

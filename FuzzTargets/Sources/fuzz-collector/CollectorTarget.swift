@@ -149,6 +149,10 @@ final class MemorySink: EventSink {
         events += 1
     }
 
+    func write(note: CollectorNote, context: ReportContext) throws(SinkError) {
+        if failing { throw SinkError(SystemError(function: "write", errno: ENOSPC)) }
+    }
+
     var position: SinkPosition? { nil }
     func sync() throws(SinkError) {}
     func tick() {}

@@ -24,7 +24,7 @@ func runBounded(_ group: ServiceGroup, stopAfter: Duration?, timeout: Duration =
 
 /// A value another thread produces once, with a bounded wait for it.
 final class Outcome<Value: Sendable>: Sendable {
-    private let stored = Mutex<Value?>(nil)
+    private let stored = Locked<Value?>(nil)
     private let done = WakeSignal()
 
     func finish(_ value: Value) {
@@ -49,7 +49,7 @@ let quietLogger: Logger = {
 
 /// Log entries kept in memory: "LEVEL message key=value ...".
 final class LogRecorder: Sendable {
-    private let entries = Mutex<[String]>([])
+    private let entries = Locked<[String]>([])
 
     var lines: [String] { entries.withLock { $0 } }
 

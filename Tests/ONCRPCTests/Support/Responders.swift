@@ -33,7 +33,7 @@ final class StreamResponder: @unchecked Sendable {
     private let behaviour: Behaviour
     private let stopping = Atomic<Bool>(false)
     private let finished = WakeSignal()
-    private let counters = Mutex<(accepted: Int, calls: Int)>((0, 0))
+    private let counters = Locked<(accepted: Int, calls: Int)>((0, 0))
 
     var accepted: Int { counters.withLock { $0.accepted } }
     var calls: Int { counters.withLock { $0.calls } }
@@ -135,7 +135,7 @@ final class DatagramResponder: @unchecked Sendable {
     private let answers: Bool
     private let stopping = Atomic<Bool>(false)
     private let finished = WakeSignal()
-    private let counter = Mutex<Int>(0)
+    private let counter = Locked<Int>(0)
 
     var calls: Int { counter.withLock { $0 } }
 
