@@ -18,8 +18,10 @@ enum SpoolTest {
                        bootID: String = EventSender.randomBootID(), maxBytes: Int64 = 64 << 20,
                        segmentBytes: Int64 = 256 << 10, capacity: Int = 16_384, memoryBytes: Int = 16 << 20, liveWindowBytes: Int = 2 << 20,
                        retry: Duration = .milliseconds(300), program: UInt32? = nil, highestVersion: ProtocolVersion = .v3,
+                       then others: [RPCEndpoint] = [], preferFirst: Bool = false,
                        logger: Logger = quietLogger) -> EventSender {
-        var configuration = EventSender.Configuration(endpoint: endpoint, agentID: agent)
+        var configuration = EventSender.Configuration(endpoints: [endpoint] + others, agentID: agent)
+        configuration.preferFirst = preferFirst
         if let program { configuration.program = program }
         configuration.highestVersion = highestVersion
         configuration.bootID = bootID
