@@ -1,0 +1,128 @@
+import AuthRelay
+import AuthRelayHarness
+import AuthRelayProtocol
+import ONCRPC
+import SystemSupport
+import TestSupport
+import Testing
+
+/// Collectors in front of one real PostgreSQL (a temporary cluster on
+/// loopback), the agent's sender with its spool streaming to them: failover
+/// by kill -9, the database restarted, one batch through two collectors, a
+/// wrong password. Every event once in the events table, no gap in the view.
+@Suite("PostgreSQL fleet", .serialized, .timeLimit(.minutes(5)), .enabled(if: FleetTest.enabled, FleetTest.skipReason))
+struct PostgresFleetTests {
+    init() { TestProcess.prepare() }
+
+    @Test("two collectors, one database: kill -9 of the one in use mid-stream; every event once, no sequence gap")
+    func failoverByKill() throws {
+        let cluster = try FleetTest.cluster()
+        defer { cluster.remove() }
+        let directory = try TemporaryDirectory(prefix: "authrelay-fleet")
+        defer { directory.remove() }
+        let first = try FleetTest.collector(cluster, in: directory, name: "a")
+        defer { first.stop() }
+        let second = try FleetTest.collector(cluster, in: directory, name: "b")
+        defer { second.stop() }
+        let sender = SpoolTest.sender(first.tcp, failover: [second.tcp], spool: directory.file("spool"), agent: "fleet-agent")
+        let total = 12_000
+        let streaming = FleetTest.stream(sender, count: total, rate: 4000)
+        #expect(eventually(timeout: .seconds(10)) { sender.stats.acknowledged >= 2000 })
+        _ = first.process.kill()
+        let killedAt = sender.stats.acknowledged
+        streaming.join()
+        let report = sender.close(drainTimeout: .seconds(30))
+        #expect(report.isBalanced, "\(report)")
+        #expect(report.undelivered == 0 && report.stats.acknowledged == UInt64(total), "\(report.stats)")
+        #expect(killedAt < UInt64(total), "the kill came mid-stream")
+
+        let bootID = sender.configuration.bootID
+        #expect(try FleetTest.eventCounts(cluster, bootID: bootID) == [total, total, 1, total])
+        #expect(try FleetTest.gapCount(cluster) == 0)
+        #expect(try FleetTest.numbers(cluster, "SELECT count(*) FROM losses") == [0])
+        // The second collector stored the rest of the boot: the failover happened.
+        let stats = try CollectorClient(endpoint: second.tcp).stats()
+        #expect(stats.written > 0 && stats.written < UInt64(total), "\(stats)")
+    }
+
+    @Test("PostgreSQL restarted mid-stream: nothing lost, nothing twice, one outage episode in the collector's log")
+    func databaseRestart() throws {
+        let cluster = try FleetTest.cluster()
+        defer { cluster.remove() }
+        let directory = try TemporaryDirectory(prefix: "authrelay-fleet")
+        defer { directory.remove() }
+        let collector = try FleetTest.collector(cluster, in: directory, name: "a")
+        defer { collector.stop() }
+        let sender = SpoolTest.sender(collector.tcp, spool: directory.file("spool"), agent: "restart-agent")
+        let total = 10_000
+        let streaming = FleetTest.stream(sender, count: total, rate: 4000)
+        #expect(eventually(timeout: .seconds(10)) { sender.stats.acknowledged >= 2000 })
+        cluster.stop()
+        let acknowledgedWhileDown = sender.stats.acknowledged
+        SystemClock.sleep(.seconds(1))
+        // Nothing is acknowledged while the database is down (a call in flight at the stop may still finish).
+        #expect(sender.stats.acknowledged <= acknowledgedWhileDown + 512)
+        try cluster.start()
+        streaming.join()
+        let report = sender.close(drainTimeout: .seconds(30))
+        #expect(report.isBalanced, "\(report)")
+        #expect(report.undelivered == 0 && report.stats.acknowledged == UInt64(total), "\(report.stats)")
+
+        #expect(try FleetTest.eventCounts(cluster, bootID: sender.configuration.bootID) == [total, total, 1, total])
+        #expect(try FleetTest.gapCount(cluster) == 0)
+        #expect(FleetTest.logCount(collector, "database unavailable") == 1, "\(collector.process.output)")
+        #expect(FleetTest.logCount(collector, "database back") == 1)
+        let stats = try CollectorClient(endpoint: collector.tcp).stats()
+        #expect(stats.sinkErrors > 0, "the refused reports are counted: \(stats)")
+    }
+
+    @Test("the same batch through both collectors: stored once, both answer OK")
+    func sameBatchTwice() throws {
+        let cluster = try FleetTest.cluster()
+        defer { cluster.remove() }
+        let directory = try TemporaryDirectory(prefix: "authrelay-fleet")
+        defer { directory.remove() }
+        let first = try FleetTest.collector(cluster, in: directory, name: "a")
+        defer { first.stop() }
+        let second = try FleetTest.collector(cluster, in: directory, name: "b")
+        defer { second.stop() }
+        let batch = Sample.batchV3(agent: "dup-agent", boot: "dup-boot", first: 1, events: Array(1...100),
+                                   losses: [])
+        let lossy = Sample.batchV3(agent: "dup-agent", boot: "dup-boot", first: 101, events: Array(106...110),
+                                   losses: [LossRange(first: 101, last: 105, reason: .queueFull)])
+        for collector in [first, second] {
+            let client = Version3Client(collector.tcp)
+            #expect(try client.report(batch).status == .ok)
+            #expect(try client.report(lossy).status == .ok)
+        }
+        #expect(try FleetTest.eventCounts(cluster, bootID: "dup-boot") == [105, 105, 1, 110])
+        #expect(try FleetTest.numbers(cluster, "SELECT count(*), sum(last_seq - first_seq + 1) FROM losses WHERE boot_id = 'dup-boot'") == [1, 5])
+        #expect(try FleetTest.gapCount(cluster) == 0)
+        let stats = try CollectorClient(endpoint: second.tcp).stats()
+        #expect(stats.written == 0 && stats.duplicates == 105, "the second collector stored nothing new: \(stats)")
+    }
+
+    @Test("a wrong password: one clear episode in the log (authentication failed), every report SINK_ERROR, nothing stored")
+    func wrongPassword() throws {
+        let cluster = try FleetTest.cluster()
+        defer { cluster.remove() }
+        let directory = try TemporaryDirectory(prefix: "authrelay-fleet")
+        defer { directory.remove() }
+        let wrong = directory.file("wrong-password")
+        try FileSystem.writeFile(wrong, Array("not-the-password\n".utf8))
+        let collector = try FleetTest.collector(cluster, in: directory, name: "a", passwordFile: wrong)
+        defer { collector.stop() }
+        let client = Version3Client(collector.tcp)
+        for attempt in 0..<5 {
+            let ack = try client.report(Sample.batchV3(agent: "pw-agent", boot: "pw-boot", first: 1, events: Array(1...10)))
+            #expect(ack.status == .sinkError, "attempt \(attempt)")
+            SystemClock.sleep(.milliseconds(150))
+        }
+        #expect(FleetTest.logCount(collector, "database unavailable") == 1, "\(collector.process.output)")
+        #expect(FleetTest.logCount(collector, "authentication failed") >= 1)
+        #expect(try FleetTest.numbers(cluster, "SELECT count(*) FROM pg_tables WHERE tablename = 'events'") == [0],
+                "never connected: not even the schema")
+        let stats = try CollectorClient(endpoint: collector.tcp).stats()
+        #expect(stats.written == 0 && stats.sinkErrors == 5, "\(stats)")
+    }
+}
