@@ -131,7 +131,7 @@ public final class CollectorService {
             + "lost queue_full \(extra.lostQueueFull) spool_evicted \(extra.lostSpoolEvicted) spool_corrupt \(extra.lostSpoolCorrupt) "
             + "refused \(extra.lostRefused) output_lost \(extra.outputLost), boots clean \(extra.bootsClean) unclean \(extra.bootsUnclean), "
             + "rejected \(stats.rejected), unserved \(extra.unservedCalls), sink errors \(stats.sinkErrors), agents \(stats.agents), "
-            + "evicted connections \(extra.evictedConnections)"
+            + "evicted connections \(extra.evictedConnections), stored in \(groupCounts.groups) commits for \(groupCounts.reports) reports"
     }
 
     /// The server's tick: nothing since the writer thread owns the sink (it

@@ -224,10 +224,6 @@ package final class PostgresSink: EventSink {
 
     /// Which collector stored a row: this host's name.
     package static func hostName() -> String {
-        (try? FileSystem.readFile("/proc/sys/kernel/hostname")).map { String(decoding: $0, as: UTF8.self).trimmingNewline } ?? "authrelayd"
+        Processes.hostName() ?? "authrelayd"
     }
-}
-
-private extension String {
-    var trimmingNewline: String { hasSuffix("\n") ? String(dropLast()) : self }
 }

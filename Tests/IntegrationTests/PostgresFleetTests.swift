@@ -1,6 +1,7 @@
 import AuthRelay
 import AuthRelayHarness
 import AuthRelayProtocol
+import Glibc
 import ONCRPC
 import SystemSupport
 import TestSupport
@@ -133,5 +134,41 @@ struct PostgresFleetTests {
                 "never connected: not even the schema")
         let stats = try CollectorClient(endpoint: collector.tcp).stats()
         #expect(stats.written == 0 && stats.sinkErrors == 5, "\(stats)")
+    }
+
+    @Test("a database that hangs (the collector's backend SIGSTOPped): GET_STATS still answers at once; after the operation timeout the collector reconnects; every event once")
+    func databaseHangs() throws {
+        let cluster = try FleetTest.cluster()
+        defer { cluster.remove() }
+        let directory = try TemporaryDirectory(prefix: "authrelay-fleet")
+        defer { directory.remove() }
+        let collector = try FleetTest.collector(cluster, in: directory, name: "a")
+        defer { collector.stop() }
+        let sender = SpoolTest.sender(collector.tcp, spool: directory.file("spool"), agent: "hang-agent")
+        let total = 6000
+        let streaming = FleetTest.stream(sender, count: total, rate: 2000)
+        #expect(eventually(timeout: .seconds(10)) { sender.stats.acknowledged >= 1000 })
+        let backend = try #require(Int32(try cluster.query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'authrelayd' AND datname = 'fleet'", database: "fleet")))
+        #expect(Processes.signal(backend, SIGSTOP))
+        defer { _ = Processes.signal(backend, SIGCONT) }
+        SystemClock.sleep(.seconds(2))
+        // The writer waits on the database; the poll loop does not.
+        let asked = SystemClock.monotonicNanoseconds()
+        let stats = try CollectorClient(endpoint: collector.tcp, timeout: .seconds(2)).stats()
+        let answeredIn = Duration.nanoseconds(Int64(SystemClock.monotonicNanoseconds() - asked))
+        #expect(answeredIn < .milliseconds(500), "GET_STATS took \(answeredIn) while the database hung")
+        let acknowledgedWhileHung = sender.stats.acknowledged
+        #expect(stats.written >= acknowledgedWhileHung)
+        streaming.join()
+        let report = sender.close(drainTimeout: .seconds(40))
+        _ = Processes.signal(backend, SIGCONT)
+        #expect(report.isBalanced, "\(report)")
+        #expect(report.undelivered == 0 && report.stats.acknowledged == UInt64(total), "\(report.stats)")
+        #expect(try FleetTest.eventCounts(cluster, bootID: sender.configuration.bootID) == [total, total, 1, total])
+        #expect(try FleetTest.gapCount(cluster) == 0)
+        #expect(FleetTest.logCount(collector, "database unavailable") == 1, "\(collector.process.output)")
+        #expect(FleetTest.logCount(collector, "connection lost") >= 1)
+        #expect(FleetTest.logCount(collector, "database back") == 1)
     }
 }
