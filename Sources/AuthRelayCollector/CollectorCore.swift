@@ -122,8 +122,12 @@ package final class CollectorCore {
         do {
             try sink.writeLegacy(event, context: context)
         } catch {
-            statistics.sinkErrors.addSaturating(1)
             logger.error("event not stored", metadata: ["error": "\(error)"])
+            guard !error.refusesReport else {
+                statistics.rejected.addSaturating(1)
+                return Ack(status: .rejected, sequence: event.sequence)
+            }
+            statistics.sinkErrors.addSaturating(1)
             return Ack(status: .sinkError, sequence: event.sequence)
         }
         statistics.written.addSaturating(1)
@@ -203,10 +207,11 @@ package final class CollectorCore {
     }
 
     private func failedToStore(_ error: SinkError, key: AgentKey, first: UInt64) -> BatchAck {
-        statistics.sinkErrors.addSaturating(1)
         logger.error("batch not stored", metadata: [
             "agent_id": LogValue.escaped(key.agentID), "first_seq": "\(first)", "error": "\(error)",
         ])
+        if error.refusesReport { return refuse(.rejected) }
+        statistics.sinkErrors.addSaturating(1)
         return BatchAck(status: .sinkError, accepted: 0, duplicates: 0, highestSequence: sequences.highest(key))
     }
 

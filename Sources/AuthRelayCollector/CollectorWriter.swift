@@ -130,11 +130,12 @@ final class CollectorWriter: @unchecked Sendable {
 
     /// One group: every job through the core, one sink commit, then the answers.
     func store(_ jobs: [Job]) {
+        // --inject-delay: a slow store on purpose, outside the lock GET_STATS takes.
+        if let injectedDelay { for _ in jobs { SystemClock.sleep(injectedDelay) } }
         var keys: [AgentKey?] = []
         let staged = core.withLock { core -> [Answer] in
             core.beginGroup()
             return jobs.map { job in
-                if let injectedDelay { SystemClock.sleep(injectedDelay) }
                 let (answer, key) = Self.answer(job.report, core)
                 keys.append(key)
                 return answer

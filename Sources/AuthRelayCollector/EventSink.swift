@@ -54,6 +54,10 @@ extension EventSink {
 /// A failed sink operation: the system call, on which file, and the OS error.
 public struct SinkError: Error, Sendable, Equatable, CustomStringConvertible {
     public var system: SystemError
+    /// The report itself can never be stored by this sink (a value its store
+    /// cannot hold): it is answered REJECTED, not SINK_ERROR, so the agent
+    /// does not resend it forever.
+    public var refusesReport = false
 
     public init(_ system: SystemError) {
         self.system = system

@@ -67,6 +67,12 @@ package final class PostgresSink: EventSink {
         let agentID = String(decoding: context.agentID ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self)
         let bootID = String(decoding: context.bootID ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self)
         let peer = Self.peer(context.peer)
+        // Checked before anything is staged: a value PostgreSQL cannot hold fails this report
+        // alone, not the group it would share a transaction with.
+        var numbers = [context.receivedNanoseconds]
+        for event in events { numbers += [event.sequence, event.timestampNanoseconds, event.decisionNanoseconds] }
+        for loss in losses { numbers += Self.numbers(loss) }
+        try checkFits(numbers)
         for loss in losses {
             staged.losses.append(LossRow(agentID: agentID, bootID: bootID, reason: Self.reason(loss), extent: Self.extent(loss),
                                          receivedNanoseconds: context.receivedNanoseconds, peer: peer))
@@ -79,6 +85,7 @@ package final class PostgresSink: EventSink {
     }
 
     package func writeLegacy(_ event: ReceivedEvent, context: ReportContext) throws(SinkError) {
+        try checkFits([event.sequence, event.timestampNanoseconds, event.decisionNanoseconds, context.receivedNanoseconds])
         staged.events.append(Self.row(event, source: .legacy, context, Self.peer(context.peer)))
         try commitUnlessGrouping()
     }
@@ -87,6 +94,7 @@ package final class PostgresSink: EventSink {
         guard case .bootEnd(let ending, let lastSequence, let endedNanoseconds, let reportedBy) = note else {
             return  // state_lost is the JSON Lines' own: the database's history never starts over
         }
+        try checkFits([lastSequence, endedNanoseconds, context.receivedNanoseconds])
         staged.bootEnds.append(BootEndRow(
             agentID: String(decoding: context.agentID ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self),
             bootID: String(decoding: context.bootID ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self),
@@ -97,6 +105,21 @@ package final class PostgresSink: EventSink {
     }
 
     private var grouping = false
+
+    /// PostgreSQL's bigint holds up to 2^63 - 1; the protocol's hypers go to 2^64 - 1.
+    private func checkFits(_ values: [UInt64]) throws(SinkError) {
+        guard let value = values.first(where: { $0 > UInt64(Int64.max) }) else { return }
+        var error = SinkError.database("store", target: target, "invalid data: \(value) is over PostgreSQL's bigint (2^63 - 1)")
+        error.refusesReport = true
+        throw error
+    }
+
+    private static func numbers(_ loss: LossRecord) -> [UInt64] {
+        switch loss {
+        case .agentDropped(let count, let before): [count, before]
+        case .sequenceGap(let first, let last), .range(let first, let last, _): [first, last]
+        }
+    }
 
     /// Outside a group (the collector's start), a write is committed at once.
     private func commitUnlessGrouping() throws(SinkError) {
@@ -130,7 +153,12 @@ package final class PostgresSink: EventSink {
             endOutage()
             return GroupCommit(duplicateEvents: UInt64(receipt.eventsDuplicate))
         } catch {
-            startOutage(error)
+            // The rows' fault, not the database's (checked at staging; this is a rule found only there).
+            if error.kind == .invalidData {
+                logger.error("group refused by the database as invalid", metadata: ["database": "\(target)", "error": "\(error)"])
+            } else {
+                startOutage(error)
+            }
             throw unavailable(error)
         }
     }

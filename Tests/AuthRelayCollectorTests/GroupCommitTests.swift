@@ -16,11 +16,15 @@ struct GroupCommitTests {
     /// Answers as the writer gives them, in order.
     final class Answers: @unchecked Sendable {
         private let answers = Locked([CollectorWriter.Answer]())
+        // While the writer runs, read inside the lock (`count`, `batchStatuses`):
+        // a copy taken out shares its buffer with the writer's next append,
+        // which ThreadSanitizer reports. `all` only once the writer is done.
         var all: [CollectorWriter.Answer] { answers.withLock { $0 } }
+        var count: Int { answers.withLock { $0.count } }
         func add(_ answer: CollectorWriter.Answer) { answers.withLock { $0.append(answer) } }
 
         var batchStatuses: [ReportStatus] {
-            all.compactMap { if case .batch(let ack) = $0 { ack.status } else { nil } }
+            answers.withLock { answers in answers.compactMap { if case .batch(let ack) = $0 { ack.status } else { nil } } }
         }
     }
 
@@ -73,7 +77,7 @@ struct GroupCommitTests {
             #expect(writer.submit(job(reports.batchV3(agent: "agent-\(agent)", first: 1, sequences: [1, 2]), answers)))
         }
         let deadline = SystemClock.deadline(after: .seconds(10))
-        while answers.all.count < 8 && SystemClock.monotonicNanoseconds() < deadline { SystemClock.sleep(.milliseconds(5)) }
+        while answers.count < 8 && SystemClock.monotonicNanoseconds() < deadline { SystemClock.sleep(.milliseconds(5)) }
         writer.stop()
         #expect(answers.batchStatuses == Array(repeating: .ok, count: 8))
         #expect(writer.groupCounts.reports == 8)

@@ -110,6 +110,15 @@ struct PostgresFleetTests {
         #expect(try FleetTest.gapCount(cluster) == 0)
         let stats = try CollectorClient(endpoint: second.tcp).stats()
         #expect(stats.written == 1 && stats.duplicates == 105, "the second collector stored only its version 1 event: \(stats)")
+
+        // A sequence PostgreSQL's bigint cannot hold: that batch REJECTED (resending cannot help), the next one stored.
+        let client = Version3Client(first.tcp)
+        let huge = UInt64(Int64.max) + 1
+        #expect(try client.report(Sample.batchV3(agent: "big-agent", boot: "big-boot", first: huge, events: [huge])).status == .rejected)
+        #expect(try client.report(Sample.batchV3(agent: "ok-agent", boot: "ok-boot", first: 1, events: [1, 2])).status == .ok)
+        #expect(try FleetTest.eventCounts(cluster, bootID: "ok-boot") == [2, 2, 1, 2])
+        #expect(FleetTest.logCount(first, "over PostgreSQL's bigint") == 1)
+        #expect(FleetTest.logCount(first, "database unavailable") == 0, "the rows' fault is no outage")
     }
 
     @Test("a wrong password: one clear episode in the log (authentication failed), every report SINK_ERROR, nothing stored")
