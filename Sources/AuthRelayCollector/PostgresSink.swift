@@ -55,7 +55,7 @@ package final class PostgresSink: EventSink {
         store = EventStore(settings: settings, collectorID: collectorID)
         do {
             try prepare()
-            logger.info("database ready", metadata: ["database": "\(target)"])
+            logger.info("database connected, schema current", metadata: ["database": "\(target)"])
         } catch {
             startOutage(error)
         }

@@ -46,6 +46,42 @@ struct PostgresFleetTests {
         #expect(stats.written > 0 && stats.written < UInt64(total), "\(stats)")
     }
 
+    @Test("the agent program (synthetic source) with --collector A,B: kill -9 of A mid-stream; every event once in the table")
+    func agentProcessFailover() throws {
+        let cluster = try FleetTest.cluster()
+        defer { cluster.remove() }
+        let directory = try TemporaryDirectory(prefix: "authrelay-fleet")
+        defer { directory.remove() }
+        let first = try FleetTest.collector(cluster, in: directory, name: "a")
+        defer { first.stop() }
+        let second = try FleetTest.collector(cluster, in: directory, name: "b")
+        defer { second.stop() }
+        let agent = try ChildProcess(BuiltPrograms.path("authrelay"), [
+            "agent", "--source", "synthetic", "--rate", "3000", "--duration", "4", "--agent-id", "fleet-process",
+            "--collector", "tcp://127.0.0.1:\(first.tcpPort),tcp://127.0.0.1:\(second.tcpPort)",
+            "--spool-dir", directory.file("agent-spool"), "--log-level", "info",
+        ], outputIn: directory)
+        try agent.waitFor("authrelay agent: ready")
+        let stored = { try FleetTest.numbers(cluster, "SELECT count(*) FROM events WHERE agent_id = 'fleet-process'").first ?? 0 }
+        #expect(try eventually(timeout: .seconds(10)) { try stored() >= 2000 })
+        _ = first.process.kill()
+        let ended = try agent.waitForExit(timeout: .seconds(60))
+        #expect(ended == .exited(0), "\(agent.output)")
+        let summary = agent.stdout
+        let submitted = try #require(number(after: "events submitted", in: summary), "\(agent.output)")
+        #expect(number(after: "acknowledged", in: summary) == submitted, "\(summary)")
+        #expect(submitted > 6000)
+        let total = Int(submitted)
+        #expect(try FleetTest.numbers(cluster, "SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM events WHERE agent_id = 'fleet-process'")
+                == [total, total, 1, total])
+        #expect(try FleetTest.gapCount(cluster) == 0)
+        // The run told the collector that answered at its stop how it ended.
+        #expect(try cluster.query("SELECT ending, last_seq FROM boot_ends WHERE agent_id = 'fleet-process'", database: "fleet")
+                == "clean|\(total)")
+        let stats = try CollectorClient(endpoint: second.tcp).stats()
+        #expect(stats.written > 0, "the second collector took over: \(stats)")
+    }
+
     @Test("PostgreSQL restarted mid-stream: nothing lost, nothing twice, one outage episode in the collector's log")
     func databaseRestart() throws {
         let cluster = try FleetTest.cluster()
