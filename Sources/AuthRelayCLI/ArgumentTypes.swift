@@ -144,7 +144,7 @@ public enum SinkKind: String, ExpressibleByArgument, Sendable, CaseIterable {
 }
 
 /// `postgresql://user@host:port/database[?sslmode=...]`: where the PostgreSQL
-/// sink connects. A password in it is refused: a command line is readable by
+/// sink connects. A password in it (`user:password@` or `?password=`) is refused: a command line is readable by
 /// every user (/proc/PID/cmdline); use --postgres-password-file, PGPASSFILE
 /// or ~/.pgpass instead.
 public struct PostgresURL: ExpressibleByArgument, Sendable, Equatable {
@@ -156,6 +156,8 @@ public struct PostgresURL: ExpressibleByArgument, Sendable, Equatable {
               scheme.upperBound < argument.endIndex else { return nil }
         let authority = argument[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" }
         if let at = authority.lastIndex(of: "@"), authority[..<at].contains(":") { return nil }
+        if let query = argument.firstIndex(of: "?"),
+           argument[argument.index(after: query)...].split(separator: "&").contains(where: { $0.hasPrefix("password=") }) { return nil }
         url = argument
     }
 
