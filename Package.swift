@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "AuthRelay", dependencies: ["AuthRelayProtocol", "AuthRelaySpool", "ONCRPC", "SystemSupport", logging]),
         // The collector: handlers, de-duplication, loss accounting, sinks, the daemon's wiring.
         .target(name: "AuthRelayCollector",
-                dependencies: ["AuthRelayProtocol", "ONCRPC", "CAuthRelayRPC", "SystemSupport", logging]),
+                dependencies: ["AuthRelayProtocol", "AuthRelayPostgres", "ONCRPC", "CAuthRelayRPC", "SystemSupport", logging]),
         // The PostgreSQL store: schema and migration, batches committed in one round trip, failures classified.
         .target(name: "AuthRelayPostgres", dependencies: ["CLibPQ", "SystemSupport"]),
         // The agent: auth sources (fanotify, synthetic) wired to the pipeline and the sender.
@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "AuthRelayTests",
                     dependencies: ["AuthRelay", "AuthRelayHarness", "AuthRelayProtocol", "ONCRPC", "SystemSupport", "TestSupport"]),
         .testTarget(name: "AuthRelayCollectorTests",
-                    dependencies: ["AuthRelayCollector", "AuthRelayProtocol", "ONCRPC", "SystemSupport", logging]),
+                    dependencies: ["AuthRelayCollector", "AuthRelayHarness", "AuthRelayProtocol", "ONCRPC", "SystemSupport", logging]),
         .testTarget(name: "AuthRelaySpoolTests", dependencies: ["AuthRelaySpool", "AuthRelayHarness", "SystemSupport"],
                     exclude: ["Writer"]),
         // What the spool's kill -9 test starts, lets append, and kills.

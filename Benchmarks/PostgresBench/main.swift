@@ -20,6 +20,11 @@ struct Options {
     var passwordFile: String?
     var durable = true
     var rounds = 3
+    /// Through authrelayd (Collectors.swift): its path and legacy-reporter's; none: the store alone.
+    var authrelayd: String?
+    var reporter: String?
+    var beforeAuthrelayd: String?
+    var agents = [1, 4]
 
     init(_ arguments: [String]) {
         var rest = arguments[...]
@@ -38,10 +43,15 @@ struct Options {
             case "--password-file": passwordFile = value()
             case "--rounds": rounds = max(1, Int(value()) ?? rounds)
             case "--not-durable": durable = false
+            case "--authrelayd": authrelayd = value()
+            case "--reporter": reporter = value()
+            case "--before-authrelayd": beforeAuthrelayd = value()
+            case "--agents": agents = value().split(separator: ",").compactMap { Int($0) }
             default: fail("""
                 unknown flag \(flag)
                 usage: authrelay-postgres-bench [--seconds N] [--batch N] [--writers 1,4] [--methods arrays,copy]
                        [--copy-rows N] [--rounds N] [--url postgresql://... [--password-file F]] [--not-durable]
+                       [--authrelayd PATH --reporter PATH [--before-authrelayd PATH] [--agents 1,4]]
                 """)
             }
         }
@@ -229,7 +239,46 @@ do {
         rates[name, default: []].append(rate)
         if let serverCPUPerEvent { serverNanoseconds[name, default: []].append(Int(serverCPUPerEvent * 1e9)) }
     }
+    // Through authrelayd: collectors started once, every run against them.
+    let programs = options.authrelayd.flatMap { daemon in
+        options.reporter.map { CollectorPrograms(authrelayd: daemon, reporter: $0, before: options.beforeAuthrelayd) }
+    }
+    let benchDirectory = try TemporaryDirectory(prefix: "authrelay-fleet-bench")
+    defer { benchDirectory.remove() }
+    var collectors: [(name: String, collector: BenchCollector, agents: [Int], database: Bool)] = []
+    if let programs {
+        var postgres = ["--sink", "postgres", "--postgres-url", settings.conninfo]
+        if let file = settings.passwordFile { postgres += ["--postgres-password-file", file] }
+        collectors.append(("authrelayd --sink postgres", try BenchCollector(programs.authrelayd, in: benchDirectory, name: "pg", sink: postgres),
+                           options.agents, true))
+        let jsonl = ["--sink", "jsonl", "--fsync", "batch"]
+        collectors.append(("authrelayd --sink jsonl --fsync batch (group commit)",
+                           try BenchCollector(programs.authrelayd, in: benchDirectory, name: "jsonl", sink: jsonl), options.agents, false))
+        if let before = programs.before {
+            collectors.append(("authrelayd --sink jsonl --fsync batch (before: one fdatasync per batch)",
+                               try BenchCollector(before, in: benchDirectory, name: "jsonl-before", sink: jsonl), options.agents, false))
+        }
+        print("collectors: \(programs.authrelayd)\(programs.before.map { ", before: \($0)" } ?? ""); agents: legacy-reporter, version 2 batches of \(options.batch), TCP loopback")
+    }
     for round in 1...options.rounds {
+        for (name, collector, agentCounts, database) in collectors {
+            for agents in agentCounts {
+                if database { _ = try store.query("TRUNCATE events") }
+                let cpuBefore = collector.cpu
+                let result = try runReporters(programs!, port: collector.port, agents: agents, seconds: options.seconds,
+                                              batch: options.batch, in: benchDirectory)
+                let collectorCPU = (collector.cpu - cpuBefore) / Double(max(1, result.events)) * 1e6
+                var stored = ""
+                if database {
+                    let rows = Int((try store.query("SELECT count(*) FROM events").first?.first ?? nil) ?? "") ?? -1
+                    if rows != result.events { fail("\(name): \(result.events) events acknowledged, \(rows) rows in the table") }
+                    stored = " rows_in_table=\(rows)"
+                }
+                print("round \(round) \(name) agents=\(agents) events=\(result.events) events_per_s=\(result.rate)\(stored)"
+                      + " collector_cpu_us_per_event=\(twoDecimals(collectorCPU))")
+                record("\(name) agents=\(agents)", result.rate)
+            }
+        }
         for writers in options.writers {
             for method in options.methods {
                 _ = try store.query("TRUNCATE events")

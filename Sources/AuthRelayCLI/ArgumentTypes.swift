@@ -139,6 +139,29 @@ public enum SinkKind: String, ExpressibleByArgument, Sendable, CaseIterable {
     case jsonl
     /// Counted and acknowledged, stored nowhere: for benchmarks.
     case null
+    /// PostgreSQL (`--postgres-url`).
+    case postgres
+}
+
+/// `postgresql://user@host:port/database[?sslmode=...]`: where the PostgreSQL
+/// sink connects. A password in it (`user:password@` or `?password=`) is refused: a command line is readable by
+/// every user (/proc/PID/cmdline); use --postgres-password-file, PGPASSFILE
+/// or ~/.pgpass instead.
+public struct PostgresURL: ExpressibleByArgument, Sendable, Equatable {
+    public var url: String
+
+    public init?(argument: String) {
+        guard let scheme = argument.firstRange(of: "://"),
+              ["postgresql", "postgres"].contains(String(argument[..<scheme.lowerBound])),
+              scheme.upperBound < argument.endIndex else { return nil }
+        let authority = argument[scheme.upperBound...].prefix { $0 != "/" && $0 != "?" }
+        if let at = authority.lastIndex(of: "@"), authority[..<at].contains(":") { return nil }
+        if let query = argument.firstIndex(of: "?"),
+           argument[argument.index(after: query)...].split(separator: "&").contains(where: { $0.hasPrefix("password=") }) { return nil }
+        url = argument
+    }
+
+    public static var defaultCompletionKind: CompletionKind { .default }
 }
 
 /// Collectors, comma separated, in order of preference: any `RPCEndpoint`

@@ -7,12 +7,16 @@ public struct CollectorConfiguration: Sendable {
         case jsonLines(path: String)
         /// Counted and acknowledged, stored nowhere: for benchmarks.
         case null
+        /// PostgreSQL through libpq: a connection URL or conninfo (keep the password
+        /// out of it), the password from `passwordFile` or libpq's PG* environment / .pgpass.
+        case postgres(url: String, passwordFile: String?)
 
         /// The --sink name: "jsonl" or "null".
         public var description: String {
             switch self {
             case .jsonLines: "jsonl"
             case .null: "null"
+            case .postgres: "postgres"
             }
         }
     }

@@ -68,8 +68,12 @@ extension CollectorCore {
             try sink.write(note: .bootEnd(ending: ending, lastSequence: report.lastSequence, endedNanoseconds: report.endedNanoseconds,
                                           reportedBy: report.reportedBy), context: context)
         } catch {
-            statistics.sinkErrors.addSaturating(1)
             logger.error("boot end not stored", metadata: ["agent_id": LogValue.escaped(key.agentID), "error": "\(error)"])
+            guard !error.refusesReport else {
+                statistics.rejected.addSaturating(1)
+                return .rejected
+            }
+            statistics.sinkErrors.addSaturating(1)
             return .sinkError
         }
         sequences.recordBootEnd(key)

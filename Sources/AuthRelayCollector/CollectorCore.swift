@@ -31,13 +31,19 @@ package final class CollectorCore {
     /// gone), so they are not reported as gaps. Nil: the history is whole.
     package private(set) var historyLostAt: UInt64?
     /// The one `state_lost` line of that start has been written.
-    package private(set) var stateLostNoted = false
+    package internal(set) var stateLostNoted = false
 
     let sink: any EventSink
     var sequences: SequenceTracker
     let logger: Logger
     /// CLOCK_REALTIME: `received_ns` and the start time.
     let clock: () -> UInt64
+    /// The sink's store computes gaps where every collector's rows meet
+    /// (PostgreSQL's `sequence_gaps` view): this collector, which sees only
+    /// its share of a boot's sequence, writes no `sequence_gap` of its own.
+    package var gapsComputedByStore = false
+    /// What a group put back when it is not stored (CollectorCore+Group.swift).
+    var groupStart: GroupStart?
 
     package init(sink: any EventSink, allowedUIDs: Set<UInt32> = [], maxAgents: Int = 65_536, logger: Logger,
                  clock: @escaping () -> UInt64 = Timestamps.realtime) {
@@ -116,8 +122,12 @@ package final class CollectorCore {
         do {
             try sink.writeLegacy(event, context: context)
         } catch {
-            statistics.sinkErrors.addSaturating(1)
             logger.error("event not stored", metadata: ["error": "\(error)"])
+            guard !error.refusesReport else {
+                statistics.rejected.addSaturating(1)
+                return Ack(status: .rejected, sequence: event.sequence)
+            }
+            statistics.sinkErrors.addSaturating(1)
             return Ack(status: .sinkError, sequence: event.sequence)
         }
         statistics.written.addSaturating(1)
@@ -153,7 +163,7 @@ package final class CollectorCore {
     /// seen past sequence 1 delivered before (to the history that is gone): that
     /// is no gap, and the first time it happens one `state_lost` line says so.
     func gap(before first: UInt64, highest: UInt64, context: ReportContext) -> GapCheck {
-        guard first - 1 > highest else { return .none }  // first >= 1
+        guard !gapsComputedByStore, first - 1 > highest else { return .none }  // first >= 1
         guard highest == 0, let lostAt = historyLostAt else { return .gap(.sequenceGap(first: highest + 1, last: first - 1)) }
         guard !stateLostNoted else { return .none }
         do {
@@ -197,10 +207,11 @@ package final class CollectorCore {
     }
 
     private func failedToStore(_ error: SinkError, key: AgentKey, first: UInt64) -> BatchAck {
-        statistics.sinkErrors.addSaturating(1)
         logger.error("batch not stored", metadata: [
             "agent_id": LogValue.escaped(key.agentID), "first_seq": "\(first)", "error": "\(error)",
         ])
+        if error.refusesReport { return refuse(.rejected) }
+        statistics.sinkErrors.addSaturating(1)
         return BatchAck(status: .sinkError, accepted: 0, duplicates: 0, highestSequence: sequences.highest(key))
     }
 

@@ -59,6 +59,7 @@ public final class CollectorDaemon {
             "program": "\(configuration.collector.program)", "sink": "\(configuration.collector.sink)",
             "rpcbind": "\(configuration.server.registerWithRPCBind)",
         ])
+        collector.start()
         services.run()
         collector.close()
         logger.info("stopped", metadata: ["statistics": "\(collector.statisticsSummary)"])

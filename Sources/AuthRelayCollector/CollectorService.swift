@@ -1,13 +1,17 @@
 import AuthRelayProtocol
 import Logging
 import ONCRPC
+import SystemSupport
 
 /// The collector: version 1 REPORT_EVENT, version 2 REPORT_BATCH and GET_STATS,
 /// version 3 REPORT_BATCH, GET_STATS and REPORT_BOOT_END (ReportHandlers.swift),
 /// de-duplication and loss records (`CollectorCore`), the sink, and the state
 /// that survives a restart (`StateStore`).
 ///
-/// Runs on the RPC server's thread; not thread-safe.
+/// The RPC server's thread decodes and hands reports to the writer thread
+/// (`CollectorWriter`), which owns the sink and runs the core under its lock;
+/// GET_STATS reads the core under that lock too. Start the writer with
+/// `start()` before serving; `close()` answers what is queued and stops it.
 public final class CollectorService {
     public let configuration: CollectorConfiguration
     /// The collector's own counters (GET_STATS adds the server's).
@@ -39,10 +43,15 @@ public final class CollectorService {
     private let state: StateStore
     private let sink: any EventSink
     private let core: CollectorCore
+    /// The core's one lock: the writer holds it while it runs a group through
+    /// the core (never across the sink's commit), GET_STATS to read the counters.
+    private let coreLock: Locked<CollectorCore>
+    private let writer: CollectorWriter
+    /// The sink keeps its own de-duplication key (PostgreSQL's primary key):
+    /// no checkpoint, no replay; the data directory holds only the lock.
+    private let storeKeepsState: Bool
     /// The RPC procedures, made at the first `programs`.
-    private lazy var handlers = ReportHandlers(core: core, injectedDelay: configuration.injectedDelay) { [unowned self] in
-        if core.eventsSinceCheckpoint >= configuration.checkpointEveryEvents { checkpoint() }
-    }
+    private lazy var handlers = ReportHandlers(core: core, injectedDelay: nil, writer: writer) {}
 
     /// Takes the data directory, opens the sink, and recovers the highest
     /// sequences from the checkpoint and the output written after it.
@@ -57,17 +66,29 @@ public final class CollectorService {
             case .jsonLines(let path):
                 sink = try JSONLinesSink(path: path == "-" ? nil : path, policy: configuration.fsync,
                                          rotateBytes: configuration.rotateBytes, keepFiles: configuration.keepFiles, logger: logger)
+            case .postgres(let url, let passwordFile):
+                sink = try PostgresSink(url: url, passwordFile: passwordFile, logger: logger)
             }
         } catch {
             throw .output(error)
         }
+        storeKeepsState = sink is PostgresSink
         core = CollectorCore(sink: sink, allowedUIDs: configuration.allowedUIDs, maxAgents: configuration.maxAgents, logger: logger)
-        try recover()
+        core.gapsComputedByStore = storeKeepsState
+        coreLock = Locked(core)
+        writer = CollectorWriter(core: coreLock, sink: sink, injectedDelay: configuration.injectedDelay, logger: logger)
+        if !storeKeepsState { try recover() }
         (sink as? JSONLinesSink)?.onRotate = { [unowned self] in
             core.outputRotated()
             checkpoint()
         }
         checkpoint()
+    }
+
+    /// Starts the writer thread: reports are answered from now on.
+    public func start() {
+        writer.periodicWork = { [unowned self] in writerTick() }
+        writer.start()
     }
 
     /// Versions 1, 2 and 3 of the configured program.
@@ -85,15 +106,18 @@ public final class CollectorService {
     /// refusals and the server's GARBAGE_ARGS. Calls of what is not served go
     /// to version 3's `unserved_calls`.
     private func statistics(withAgentViews: Bool) -> CollectorStats {
-        var current = core.statistics
+        var (current, extra) = coreLock.withLock { core in
+            var current = core.statistics
+            current.agents = UInt32(clamping: core.agentCount)
+            var extra = core.statisticsV3
+            if withAgentViews { extra.agents = core.agentViews() }
+            return (current, extra)
+        }
         let server = serverCounters()
         current.connections = UInt32(clamping: server.connections)
         current.rejected.addSaturating(server.undecodableArguments)
-        current.agents = UInt32(clamping: core.agentCount)
-        var extra = core.statisticsV3
         extra.unservedCalls = server.unservedCalls
         extra.evictedConnections = server.evictedConnections
-        if withAgentViews { extra.agents = core.agentViews() }
         current.version3 = extra
         return current
     }
@@ -107,17 +131,37 @@ public final class CollectorService {
             + "lost queue_full \(extra.lostQueueFull) spool_evicted \(extra.lostSpoolEvicted) spool_corrupt \(extra.lostSpoolCorrupt) "
             + "refused \(extra.lostRefused) output_lost \(extra.outputLost), boots clean \(extra.bootsClean) unclean \(extra.bootsUnclean), "
             + "rejected \(stats.rejected), unserved \(extra.unservedCalls), sink errors \(stats.sinkErrors), agents \(stats.agents), "
-            + "evicted connections \(extra.evictedConnections)"
+            + "evicted connections \(extra.evictedConnections), stored in \(groupCounts.groups) commits for \(groupCounts.reports) reports"
     }
 
-    /// Periodic work (the server calls it every tick): pending syncs and the checkpoint.
-    public func tick() {
+    /// The server's tick: nothing since the writer thread owns the sink (it
+    /// does the periodic work, `writerTick`, between groups).
+    public func tick() {}
+
+    /// Groups the writer stored, and the reports they answered (several reports
+    /// per group: their batches shared one fdatasync or one transaction).
+    public var groupCounts: (groups: UInt64, reports: UInt64) { writer.groupCounts }
+
+    /// Between groups and every second, on the writer thread: pending syncs
+    /// (the sink's tick) and the checkpoint when one is due.
+    private func writerTick() {
         sink.tick()
-        if core.checkpointNeeded { checkpoint() }
+        let due = coreLock.withLock { core in
+            core.checkpointNeeded && (core.eventsSinceCheckpoint >= configuration.checkpointEveryEvents || !lastCheckpointRecent())
+        }
+        if due { checkpoint() }
     }
 
-    /// Flushes the sink, writes the last checkpoint and releases the data directory.
+    /// A checkpoint at most once a second between the event-count ones: each costs a sync and a file.
+    private var lastCheckpoint: UInt64 = 0
+    private func lastCheckpointRecent() -> Bool {
+        SystemClock.monotonicNanoseconds() - lastCheckpoint < 1_000_000_000
+    }
+
+    /// Answers what is queued (the server has stopped reading), stops the
+    /// writer, writes the last checkpoint, flushes the sink and releases the data directory.
     public func close() {
+        writer.stop()
         checkpoint()
         sink.close()
     }
@@ -128,19 +172,26 @@ public final class CollectorService {
     /// sink is synced first (per its policy) so the checkpoint never names data
     /// that a power failure could take back.
     private func checkpoint() {
+        guard !storeKeepsState else { return }
+        lastCheckpoint = SystemClock.monotonicNanoseconds()
         do {
             try sink.sync()
-            let agents = core.snapshot.map {
+            // The writer's thread (or before it starts, after it ends): nothing
+            // else changes the core or the sink meanwhile; the lock is for GET_STATS.
+            let (pairs, historyLostAt, stateLostNoted) = coreLock.withLock { core in
+                (core.snapshot, core.historyLostAt, core.stateLostNoted)
+            }
+            let agents = pairs.map {
                 StateStore.Checkpoint.Agent(agent_id: $0.key.agentID, boot_id: $0.key.bootID, highest_seq: $0.highest,
                                             drop_report_before_seq: $0.dropReport?.beforeSequence,
                                             drop_report_count: $0.dropReport?.count, boot_end: $0.bootEnded ? true : nil,
                                             in_current_file: $0.inCurrentFile)
             }
             var saved = StateStore.Checkpoint(position: sink.position, agents: agents)
-            saved.history_lost_ns = core.historyLostAt
-            saved.state_lost_noted = core.historyLostAt == nil ? nil : core.stateLostNoted
+            saved.history_lost_ns = historyLostAt
+            saved.state_lost_noted = historyLostAt == nil ? nil : stateLostNoted
             try state.save(saved, durable: configuration.fsync != .never)
-            core.checkpointWritten()
+            coreLock.withLock { $0.checkpointWritten() }
         } catch {
             logger.error("checkpoint not written", metadata: ["error": "\(error)"])
         }

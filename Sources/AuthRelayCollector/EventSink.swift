@@ -20,14 +20,53 @@ package protocol EventSink: AnyObject {
     /// Periodic work: e.g. syncing version 1 events under `--fsync batch`.
     func tick()
     func close()
+
+    // MARK: Groups (the collector's writer thread, CollectorWriter.swift)
+
+    /// Starts a group: the writes until `commitGroup` may be staged (kept in
+    /// memory) rather than stored, to be stored together by `commitGroup`.
+    func beginGroup()
+    /// Stores everything the group staged at once (JSON Lines: one write and,
+    /// per policy, one fdatasync; PostgreSQL: one transaction). A throw:
+    /// nothing the group staged is stored.
+    func commitGroup() throws(SinkError) -> GroupCommit
+}
+
+/// What storing a group did besides storing it.
+package struct GroupCommit: Sendable, Equatable {
+    /// The output was rotated just before the group's lines went out.
+    package var rotated = false
+    /// Events the store already held (another collector's copy): written by nobody this time.
+    package var duplicateEvents: UInt64 = 0
+
+    package init(rotated: Bool = false, duplicateEvents: UInt64 = 0) {
+        self.rotated = rotated
+        self.duplicateEvents = duplicateEvents
+    }
+}
+
+extension EventSink {
+    /// A sink that stores at every write has nothing to stage.
+    package func beginGroup() {}
+    package func commitGroup() throws(SinkError) -> GroupCommit { GroupCommit() }
 }
 
 /// A failed sink operation: the system call, on which file, and the OS error.
 public struct SinkError: Error, Sendable, Equatable, CustomStringConvertible {
     public var system: SystemError
+    /// The report itself can never be stored by this sink (a value its store
+    /// cannot hold): it is answered REJECTED, not SINK_ERROR, so the agent
+    /// does not resend it forever.
+    public var refusesReport = false
 
     public init(_ system: SystemError) {
         self.system = system
+    }
+
+    /// A database's refusal: `operation` ("store", "connect"), the store's
+    /// classified message (no errno: libpq's status is in the text).
+    public static func database(_ operation: String, target: String, _ message: String) -> SinkError {
+        SinkError(SystemError(function: "postgres \(operation)", errno: 0, path: target, detail: message))
     }
 
     /// "open /var/log/authrelay/events.jsonl: Permission denied (errno 13)"

@@ -33,8 +33,17 @@ package final class JSONLinesSink: EventSink {
     private let buffer = JSONLineBuffer()
     private let writer = OutputLineWriter()
     private let logger: Logger
-    /// Runs after each rotation, when the new file is empty (the collector checkpoints there).
+    /// Runs after each rotation outside a group, when the new file is empty (the
+    /// collector checkpoints there); a group's rotation is in its `GroupCommit`.
     package var onRotate: (() -> Void)?
+    /// fdatasync calls on the output so far (the group commit's measure).
+    package private(set) var dataSyncs: UInt64 = 0
+    /// Between `beginGroup` and `commitGroup`: writes stay in `buffer`.
+    private var grouping = false
+    private var groupNeedsSync = false
+    private var groupHasUnsyncedLegacy = false
+    /// The last group rotated the output (even if its write then failed).
+    package private(set) var groupRotated = false
 
     package init(path: String?, policy: FsyncPolicy, rotateBytes: Int64, keepFiles: Int, logger: Logger) throws(SinkError) {
         self.path = path
@@ -59,41 +68,90 @@ package final class JSONLinesSink: EventSink {
     // MARK: Writing
 
     package func write(events: ArraySlice<ReceivedEvent>, losses: [LossRecord], context: ReportContext) throws(SinkError) {
-        buffer.removeAll()
+        if !grouping { buffer.removeAll() }
         for loss in losses {
             writer.appendLoss(loss, context: context, to: buffer)
         }
         writer.appendEvents(events, context: context, to: buffer)
-        try commit(durable: policy != .never)
+        try commitUnlessGrouping(durable: policy != .never)
     }
 
     package func write(note: CollectorNote, context: ReportContext) throws(SinkError) {
-        buffer.removeAll()
+        if !grouping { buffer.removeAll() }
         writer.appendNote(note, context: context, to: buffer)
-        try commit(durable: policy != .never)
+        try commitUnlessGrouping(durable: policy != .never)
     }
 
     package func writeLegacy(_ event: ReceivedEvent, context: ReportContext) throws(SinkError) {
-        buffer.removeAll()
+        if !grouping { buffer.removeAll() }
         writer.appendEvents(CollectionOfOne(event), context: context, to: buffer)
+        guard !grouping else {
+            // Under --fsync batch a version 1 event waits for the tick's sync, unless its group syncs anyway.
+            if policy == .always { groupNeedsSync = true } else if policy == .batch { groupHasUnsyncedLegacy = true }
+            return
+        }
         try commit(durable: policy == .always)
         if policy == .batch { unsyncedLegacyEvents = true }
     }
 
-    private func commit(durable: Bool) throws(SinkError) {
+    /// Outside a group a write is stored at once; inside, it waits in the buffer for `commitGroup`.
+    private func commitUnlessGrouping(durable: Bool) throws(SinkError) {
+        guard grouping else {
+            try commit(durable: durable)
+            return
+        }
+        if durable { groupNeedsSync = true }
+    }
+
+    // MARK: Groups
+
+    package func beginGroup() {
+        buffer.removeAll()
+        groupRotated = false
+        grouping = true
+        groupNeedsSync = false
+        groupHasUnsyncedLegacy = false
+    }
+
+    /// The whole group's lines in one write, then (per policy) one fdatasync:
+    /// the group commit that lets several connections' batches share a sync.
+    package func commitGroup() throws(SinkError) -> GroupCommit {
+        guard grouping else { return GroupCommit() }
+        grouping = false
+        guard buffer.count > 0 else { return GroupCommit() }
+        let rotated = try commit(durable: groupNeedsSync, notifyRotation: false) { groupRotated = true }
+        if groupHasUnsyncedLegacy && !(groupNeedsSync && path != nil) { unsyncedLegacyEvents = true }
+        return GroupCommit(rotated: rotated)
+    }
+
+    /// Writes the buffer (after a rotation when it would not fit). True when
+    /// it rotated; `notifyRotation`: `onRotate` runs then (outside a group).
+    @discardableResult
+    private func commit(durable: Bool, notifyRotation: Bool = true, rotating: () -> Void = {}) throws(SinkError) -> Bool {
+        var rotated = false
         if path != nil, rotateBytes > 0, size > 0, size + Int64(buffer.count) > rotateBytes {
             try rotate()
+            rotated = true
+            rotating()
+            if notifyRotation { onRotate?() }
         }
         let start = size
         do {
             try withOutput { output throws(SystemError) in
                 try output.writeAll(buffer.bytes)
-                if durable, path != nil { try output.dataSync() }
+                if durable, path != nil { try dataSync(output) }
             }
         } catch {
             throw undo(to: start, located(error))
         }
         size += Int64(buffer.count)
+        return rotated
+    }
+
+    /// Every fdatasync of the output goes through here, to be counted.
+    private func dataSync(_ output: borrowing FileDescriptor) throws(SystemError) {
+        try output.dataSync()
+        dataSyncs += 1
     }
 
     /// Cuts the file back to `start` so no part of a failed batch stays in it.
@@ -131,7 +189,7 @@ package final class JSONLinesSink: EventSink {
     package func sync() throws(SinkError) {
         guard path != nil, policy != .never else { return }
         do {
-            try withOutput { output throws(SystemError) in try output.dataSync() }
+            try withOutput { output throws(SystemError) in try dataSync(output) }
         } catch {
             throw located(error)
         }
@@ -177,7 +235,6 @@ package final class JSONLinesSink: EventSink {
             try? FileSystem.removeFile(old.path)
         }
         logger.info("rotated output", metadata: ["to": "\(rotated)"])
-        onRotate?()
     }
 
     /// The output's files oldest first: rotated `path.N` by N, then `path`.

@@ -16,41 +16,59 @@ final class ReportHandlers {
     private let injectedDelay: Duration?
     /// Runs after each batch: the collector checkpoints when enough was written.
     private let afterBatch: () -> Void
+    /// With a writer, reports are copied out and answered once it stored them
+    /// (deferred replies); without (the fuzz targets, unit tests), at once.
+    private let writer: CollectorWriter?
     /// Every batch is laid into this one: its events keep their capacity.
     private var received = ReceivedBatch()
     /// Version 3 GET_STATS answers are laid out here (they live until the next call).
     private let statsWire = StatsWire()
 
-    init(core: CollectorCore, injectedDelay: Duration?, afterBatch: @escaping () -> Void) {
+    init(core: CollectorCore, injectedDelay: Duration?, writer: CollectorWriter? = nil, afterBatch: @escaping () -> Void) {
         self.core = core
         self.injectedDelay = injectedDelay
+        self.writer = writer
         self.afterBatch = afterBatch
     }
 
-    /// Versions 1, 2 and 3 of `program`.
+    /// Versions 1, 2 and 3 of `program`. Reports may be deferred (answered by
+    /// the writer thread); NULL and GET_STATS answer at once.
     /// `statistics(withAgentViews)`: the counters GET_STATS answers.
     func programs(_ program: UInt32, statistics: @escaping (_ withAgentViews: Bool) -> CollectorStats) -> [RPCProgram] {
         [
             RPCProgram(program: program, version: 1, procedures: [
                 .null(),
-                RPCProcedure(AuthRelayProgram.reportEventV1, argument: AuthRelayProgram.event, ar_event.self,
-                             result: AuthRelayProgram.ack, ar_ack.self) { [unowned self] request, event, ack in
-                    injectDelay()
-                    ack.pointee = core.reportEvent(ReceivedEvent(event.pointee), from: request.peer).wire
-                    return .result
+                RPCProcedure(deferrable: AuthRelayProgram.reportEventV1, argument: AuthRelayProgram.event, ar_event.self,
+                             result: AuthRelayProgram.ack, ar_ack.self) { [unowned self] request, event, ack, deferral in
+                    let received = ReceivedEvent(event.pointee)
+                    guard let writer else {
+                        injectDelay()
+                        ack.pointee = core.reportEvent(received, from: request.peer).wire
+                        return .result
+                    }
+                    hand(CopiedReport(legacy: received, peer: request.peer), to: writer, deferral.later(), ar_ack.self) { answer, result in
+                        guard case .event(let value) = answer else { return false }
+                        result.pointee = value.wire
+                        return true
+                    }
+                    return .deferred
                 },
             ]),
             RPCProgram(program: program, version: 2, procedures: [
                 .null(),
-                RPCProcedure(AuthRelayProgram.reportBatchV2, argument: AuthRelayProgram.eventBatch, ar_event_batch.self,
+                RPCProcedure(deferrable: AuthRelayProgram.reportBatchV2, argument: AuthRelayProgram.eventBatch, ar_event_batch.self,
                              result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { BatchDecoder<ar_event_batch>() }) { [unowned self] request, batch, ack in
-                    injectDelay()
+                             incremental: { BatchDecoder<ar_event_batch>() }) { [unowned self] request, batch, ack, deferral in
                     received.load(batch.pointee)
                     defer { received.removeAll() }  // its views end with the call
-                    ack.pointee = core.reportBatch(received, from: request.peer).wire
-                    afterBatch()
-                    return .result
+                    guard let writer else {
+                        injectDelay()
+                        ack.pointee = core.reportBatch(received, from: request.peer).wire
+                        afterBatch()
+                        return .result
+                    }
+                    handBatch(.batchV2, request, writer, deferral)
+                    return .deferred
                 },
                 RPCProcedure(AuthRelayProgram.getStatsV2, result: AuthRelayProgram.stats, ar_stats.self) { _, stats in
                     stats.pointee = statistics(false).wire
@@ -59,19 +77,24 @@ final class ReportHandlers {
             ]),
             RPCProgram(program: program, version: 3, procedures: [
                 .null(),
-                RPCProcedure(AuthRelayProgram.reportBatchV3, argument: AuthRelayProgram.eventBatchV3, ar3_event_batch.self,
+                RPCProcedure(deferrable: AuthRelayProgram.reportBatchV3, argument: AuthRelayProgram.eventBatchV3, ar3_event_batch.self,
                              result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { BatchDecoder<ar3_event_batch>() }) { [unowned self] request, batch, ack in
-                    injectDelay()
+                             incremental: { BatchDecoder<ar3_event_batch>() }) { [unowned self] request, batch, ack, deferral in
                     received.load(batch.pointee)
                     defer { received.removeAll() }
-                    ack.pointee = core.reportBatchV3(received, from: request.peer).wire
-                    afterBatch()
-                    return .result
+                    guard let writer else {
+                        injectDelay()
+                        ack.pointee = core.reportBatchV3(received, from: request.peer).wire
+                        afterBatch()
+                        return .result
+                    }
+                    handBatch(.batchV3, request, writer, deferral)
+                    return .deferred
                 },
                 RPCProcedure(AuthRelayProgram.getStatsV3, result: AuthRelayProgram.statsV3, ar3_stats.self) { [unowned self] request, stats in
                     // The views name agent runs (boot ids included, which a forged batch
                     // would need): with --allow-uid, only for those who may report.
+                    // (`allowedUIDs` never changes: read without the core's lock.)
                     var current = statistics(core.isAuthorized(request.peer))
                     if request.transport == .udp, var extra = current.version3 {
                         extra.agents = Self.views(extra.agents, fittingDatagramOf: Self.datagramReplyBytes)
@@ -80,16 +103,50 @@ final class ReportHandlers {
                     statsWire.lay(current, into: stats)
                     return .result
                 },
-                RPCProcedure(AuthRelayProgram.reportBootEndV3, argument: AuthRelayProgram.bootEnd, ar_boot_end.self,
-                             result: AuthRelayProgram.status, ar_status.self) { [unowned self] request, report, status in
-                    injectDelay()
+                RPCProcedure(deferrable: AuthRelayProgram.reportBootEndV3, argument: AuthRelayProgram.bootEnd, ar_boot_end.self,
+                             result: AuthRelayProgram.status, ar_status.self) { [unowned self] request, report, status, deferral in
                     let received = ReceivedBootEnd(report.pointee)
-                    status.pointee = ar_status(rawValue: core.reportBootEnd(received, from: request.peer).rawValue)
-                    afterBatch()
-                    return .result
+                    guard let writer else {
+                        injectDelay()
+                        status.pointee = ar_status(rawValue: core.reportBootEnd(received, from: request.peer).rawValue)
+                        afterBatch()
+                        return .result
+                    }
+                    hand(CopiedReport(bootEnd: received, peer: request.peer), to: writer, deferral.later(), ar_status.self) { answer, result in
+                        guard case .bootEnd(let value) = answer else { return false }
+                        result.pointee = ar_status(rawValue: value.rawValue)
+                        return true
+                    }
+                    return .deferred
                 },
             ]),
         ]
+    }
+
+    private func handBatch(_ kind: CopiedReport.Kind, _ request: RPCRequest, _ writer: CollectorWriter, _ deferral: RPCDeferral) {
+        hand(CopiedReport(batch: received, kind: kind, peer: request.peer), to: writer, deferral.later(), ar_batch_ack.self) { answer, result in
+            guard case .batch(let value) = answer else { return false }
+            result.pointee = value.wire
+            return true
+        }
+    }
+
+    /// Queues `report` for the writer, whose answer completes the call; a full
+    /// hand-off answers SINK_ERROR at once (what a failed store answers).
+    private func hand<Result>(_ report: CopiedReport, to writer: CollectorWriter, _ completion: RPCCompletion, _ type: Result.Type,
+                              fill: @escaping @Sendable (CollectorWriter.Answer, UnsafeMutablePointer<Result>) -> Bool) {
+        let kind = report.kind
+        let reply: @Sendable (CollectorWriter.Answer) -> Void = { answer in
+            completion.complete(type) { result in fill(answer, result) ? .result : .systemError }
+        }
+        guard writer.submit(CollectorWriter.Job(report: report, reply: reply)) else {
+            switch kind {
+            case .batchV2, .batchV3: reply(.batch(BatchAck(status: .sinkError, accepted: 0, duplicates: 0, highestSequence: 0)))
+            case .legacyEvent: reply(.event(Ack(status: .sinkError, sequence: report.legacySequence)))
+            case .bootEnd: reply(.bootEnd(.sinkError))
+            }
+            return
+        }
     }
 
     /// A version 3 GET_STATS answer over udp fits libtirpc's default datagram

@@ -50,6 +50,18 @@ package struct SequenceTracker {
     package let capacity: Int
     private var entries: [AgentKey: Entry] = [:]
     private var clock: UInt64 = 0
+    /// While a group of reports is being stored (the collector's writer thread,
+    /// CollectorCore+Group.swift): every touched pair's entry as it was before
+    /// the group (nil inside: it did not exist), to put back if the group's
+    /// commit fails.
+    private var journal: Journal?
+
+    private struct Journal {
+        var before: [AgentKey: Entry?] = [:]
+        var clock: UInt64
+        /// Pairs that had lines written in the group (for a rotation at its commit).
+        var written: Set<AgentKey> = []
+    }
 
     package init(capacity: Int) {
         self.capacity = max(16, capacity)
@@ -82,6 +94,7 @@ package struct SequenceTracker {
     /// The pair just had lines written to the current output file: `record` and
     /// the mark in one update (once per batch).
     package mutating func recordWritten(_ key: AgentKey, highest sequence: UInt64, dropReport: DropReport? = nil) {
+        journal?.written.insert(key)
         update(key) { entry in
             entry.highest = max(entry.highest, sequence)
             if let dropReport { entry.dropReport = dropReport }
@@ -91,6 +104,7 @@ package struct SequenceTracker {
 
     /// The pair just had a line written to the current output file.
     package mutating func markWritten(_ key: AgentKey) {
+        journal?.written.insert(key)
         update(key) { $0.inCurrentFile = true }
     }
 
@@ -123,6 +137,7 @@ package struct SequenceTracker {
     }
 
     private mutating func update(_ key: AgentKey, _ change: (inout Entry) -> Void) {
+        remember(key)
         clock &+= 1
         if var entry = entries[key] {
             change(&entry)
@@ -139,7 +154,43 @@ package struct SequenceTracker {
     private mutating func forgetLeastRecent() {
         let forget = max(1, capacity / 10)
         let oldest = entries.sorted { $0.value.lastUsed < $1.value.lastUsed }.prefix(forget).map(\.key)
-        for key in oldest { entries[key] = nil }
+        for key in oldest {
+            remember(key)
+            entries[key] = nil
+        }
+    }
+
+    // MARK: Groups
+
+    /// Starts recording what changes, to undo it if the group is not stored.
+    package mutating func beginGroup() {
+        journal = Journal(clock: clock)
+    }
+
+    /// The group is stored: its changes stay. `outputRotated`: the output was
+    /// rotated just before the group's lines went out, so only the pairs the
+    /// group wrote have their last line in the new file.
+    package mutating func commitGroup(outputRotated rotated: Bool) {
+        guard let done = journal else { return }
+        journal = nil
+        if rotated {
+            outputRotated()
+            for key in done.written where entries[key] != nil { entries[key]!.inCurrentFile = true }
+        }
+    }
+
+    /// The group was not stored: every pair is put back as it was before it.
+    package mutating func rollbackGroup() {
+        guard let undo = journal else { return }
+        journal = nil
+        for (key, entry) in undo.before { entries[key] = entry }
+        clock = undo.clock
+    }
+
+    /// Keeps the entry as it was before the group, the first time the group touches it.
+    private mutating func remember(_ key: AgentKey) {
+        guard journal != nil, journal!.before[key] == nil else { return }
+        journal!.before[key] = .some(entries[key])
     }
 
     /// Every pair, least recently used first (for checkpoints).

@@ -37,8 +37,14 @@ struct AuthRelayDaemon: ParsableCommand {
     @Option(help: ArgumentHelp("Where the state lives (de-duplication checkpoint, lock).", valueName: "dir"))
     var dataDir: String = "/var/lib/authrelayd"
 
-    @Option(help: ArgumentHelp("Sink: jsonl or null (counts only, for benchmarks).", valueName: "kind"))
+    @Option(help: ArgumentHelp("Sink: jsonl, postgres (with --postgres-url) or null (counts only, for benchmarks).", valueName: "kind"))
     var sink: SinkKind = .jsonl
+
+    @Option(help: ArgumentHelp("PostgreSQL to store into with --sink postgres: postgresql://user@host:port/database (no password in it; see --postgres-password-file, PGPASSFILE, ~/.pgpass).", valueName: "url"))
+    var postgresUrl: PostgresURL?
+
+    @Option(help: ArgumentHelp("File holding the PostgreSQL password (nothing else; read at every connect).", valueName: "file"))
+    var postgresPasswordFile: String?
 
     @Option(help: ArgumentHelp("JSON Lines output file, or - for stdout. Default: <data-dir>/events.jsonl.", valueName: "path"))
     var output: String?
@@ -71,6 +77,10 @@ struct AuthRelayDaemon: ParsableCommand {
         guard maxConnections > 0, idleTimeout.duration > .zero, rotateKeep > 0 else {
             throw ValidationError("--max-connections, --idle-timeout and --rotate-keep must be positive")
         }
+        if sink == .postgres, postgresUrl == nil { throw ValidationError("--sink postgres needs --postgres-url") }
+        if sink != .postgres, postgresUrl != nil || postgresPasswordFile != nil {
+            throw ValidationError("--postgres-url and --postgres-password-file go with --sink postgres")
+        }
     }
 
     func run() throws {
@@ -91,8 +101,13 @@ struct AuthRelayDaemon: ParsableCommand {
     }
 
     private var configuration: CollectorDaemon.Configuration {
-        var collector = CollectorConfiguration(
-            sink: sink == .null ? .null : .jsonLines(path: output ?? dataDir + "/events.jsonl"), dataDirectory: dataDir)
+        let chosen: CollectorConfiguration.Sink
+        switch sink {
+        case .null: chosen = .null
+        case .jsonl: chosen = .jsonLines(path: output ?? dataDir + "/events.jsonl")
+        case .postgres: chosen = .postgres(url: postgresUrl?.url ?? "", passwordFile: postgresPasswordFile)
+        }
+        var collector = CollectorConfiguration(sink: chosen, dataDirectory: dataDir)
         collector.program = program.value
         collector.fsync = fsync
         collector.rotateBytes = rotateSize.bytes

@@ -53,6 +53,22 @@ struct ArgumentTypesTests {
         #expect(CollectorList(argument: list.defaultValueDescription) == list)
     }
 
+    @Test("PostgresURL: postgresql:// and postgres:// URLs, a user, several hosts, parameters; kept as written",
+          arguments: ["postgresql://collector@db.example:5432/authrelay", "postgres://db/authrelay",
+                      "postgresql://collector@db1:5432,db2:5432/authrelay?target_session_attrs=read-write",
+                      "postgresql://collector@db/authrelay?sslmode=verify-full&password_hint=x:y"])
+    func postgresURL(_ text: String) {
+        #expect(PostgresURL(argument: text)?.url == text)
+    }
+
+    @Test("PostgresURL refuses a password in the URL, other schemes and key=value strings",
+          arguments: ["postgresql://collector:secret@db/authrelay", "postgres://:secret@db/authrelay",
+                      "postgresql://collector@db/authrelay?sslmode=require&password=secret", "mysql://db/x",
+                      "host=db dbname=authrelay", "postgresql://", ""])
+    func postgresURLRefuses(_ text: String) {
+        #expect(PostgresURL(argument: text) == nil)
+    }
+
     @Test("CollectorList refuses",
           arguments: ["", ",", "tcp://a:1,", "ftp://x:1", "tcp://a:1,ftp://x:1", "rpcbind://c1,c2", "rpcbind://c1,,c2/tcp",
                       "rpcbind://c1,c2/sctp", "rpcbind://c1,tcp://b:1"])

@@ -52,7 +52,7 @@ struct FailoverTests {
         let second = try StartedCollector(in: directory, dataDirectory: directory.file("data-2"), output: directory.file("two.jsonl"),
                                           extra: ["--fsync", "never"])
         defer { second.stop() }
-        let sender = SpoolTest.sender(first.unix, spool: directory.file("spool"), then: [second.tcp])
+        let sender = SpoolTest.sender(first.unix, failover: [second.tcp], spool: directory.file("spool"))
         SpoolTest.submit(sender, count: 2000, rate: 2000)
         #expect(eventually(timeout: .seconds(10)) { sender.stats.acknowledged == 2000 })
         #expect(sender.stats.activeCollector == 0)
@@ -91,7 +91,7 @@ struct FailoverTests {
         let second = try StartedCollector(in: directory, dataDirectory: directory.file("data-2"), output: directory.file("two.jsonl"),
                                           extra: ["--fsync", "never"])
         defer { second.stop() }
-        let sender = SpoolTest.sender(first.tcp, spool: directory.file("spool"), then: [second.unix], preferFirst: true)
+        let sender = SpoolTest.sender(first.tcp, failover: [second.unix], spool: directory.file("spool"), preferFirst: true)
         SpoolTest.submit(sender, count: 1000, rate: 2000)
         #expect(eventually(timeout: .seconds(10)) { sender.stats.acknowledged == 1000 })
 
@@ -131,7 +131,7 @@ struct FailoverTests {
         defer { second.stop() }
         // Nothing bound this path: connecting fails at once (ENOENT).
         let absent = RPCEndpoint.unix(path: directory.file("nobody-listens.sock"))
-        let sender = SpoolTest.sender(absent, spool: directory.file("spool"), then: [second.unix])
+        let sender = SpoolTest.sender(absent, failover: [second.unix], spool: directory.file("spool"))
         let start = SystemClock.monotonicNanoseconds()
         SpoolTest.submit(sender, count: 500, rate: 5000)
         let firstAck = Self.acknowledged(sender, past: 0, since: start, within: .seconds(5))

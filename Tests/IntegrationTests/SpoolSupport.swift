@@ -13,14 +13,16 @@ import Testing
 /// directory, events that say their submit order, and readers of a
 /// collector's output that check exactly-once and exact loss ranges.
 enum SpoolTest {
-    /// A sender with a spool under `directory`, short timeouts, small segments.
-    static func sender(_ endpoint: RPCEndpoint, spool directory: String, agent: String = "spool-test",
+    /// A sender with a spool under `directory`, short timeouts, small segments;
+    /// `failover`: the collectors it moves on to, in order, after `endpoint`
+    /// (`preferFirst`: back to `endpoint` once it answers again).
+    static func sender(_ endpoint: RPCEndpoint, failover: [RPCEndpoint] = [], spool directory: String, agent: String = "spool-test",
                        bootID: String = EventSender.randomBootID(), maxBytes: Int64 = 64 << 20,
                        segmentBytes: Int64 = 256 << 10, capacity: Int = 16_384, memoryBytes: Int = 16 << 20, liveWindowBytes: Int = 2 << 20,
                        retry: Duration = .milliseconds(300), program: UInt32? = nil, highestVersion: ProtocolVersion = .v3,
-                       then others: [RPCEndpoint] = [], preferFirst: Bool = false,
+                       preferFirst: Bool = false,
                        logger: Logger = quietLogger) -> EventSender {
-        var configuration = EventSender.Configuration(endpoints: [endpoint] + others, agentID: agent)
+        var configuration = EventSender.Configuration(endpoints: [endpoint] + failover, agentID: agent)
         configuration.preferFirst = preferFirst
         if let program { configuration.program = program }
         configuration.highestVersion = highestVersion
