@@ -18,6 +18,9 @@ final class ReportHandlers {
     private let afterBatch: () -> Void
     /// Every batch is laid into this one: its events keep their capacity.
     private var received = ReceivedBatch()
+    /// REPORT_BATCH arguments are decoded by these, straight from the call's bytes.
+    private let decodersV2 = ViewBatchDecoderPool(.v2)
+    private let decodersV3 = ViewBatchDecoderPool(.v3)
     /// Version 3 GET_STATS answers are laid out here (they live until the next call).
     private let statsWire = StatsWire()
 
@@ -44,11 +47,9 @@ final class ReportHandlers {
                 .null(),
                 RPCProcedure(AuthRelayProgram.reportBatchV2, argument: AuthRelayProgram.eventBatch, ar_event_batch.self,
                              result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { BatchDecoder<ar_event_batch>() }) { [unowned self] request, batch, ack in
+                             incremental: { [decodersV2] in decodersV2.take() }) { [unowned self] request, batch, ack in
                     injectDelay()
-                    received.load(batch.pointee)
-                    defer { received.removeAll() }  // its views end with the call
-                    ack.pointee = core.reportBatch(received, from: request.peer).wire
+                    ack.pointee = withReceived(batch, decodedBy: decodersV2, { $0.load(batch.pointee) }) { core.reportBatch($0, from: request.peer) }.wire
                     afterBatch()
                     return .result
                 },
@@ -61,11 +62,9 @@ final class ReportHandlers {
                 .null(),
                 RPCProcedure(AuthRelayProgram.reportBatchV3, argument: AuthRelayProgram.eventBatchV3, ar3_event_batch.self,
                              result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { BatchDecoder<ar3_event_batch>() }) { [unowned self] request, batch, ack in
+                             incremental: { [decodersV3] in decodersV3.take() }) { [unowned self] request, batch, ack in
                     injectDelay()
-                    received.load(batch.pointee)
-                    defer { received.removeAll() }
-                    ack.pointee = core.reportBatchV3(received, from: request.peer).wire
+                    ack.pointee = withReceived(batch, decodedBy: decodersV3, { $0.load(batch.pointee) }) { core.reportBatchV3($0, from: request.peer) }.wire
                     afterBatch()
                     return .result
                 },
@@ -110,6 +109,16 @@ final class ReportHandlers {
             count += 1
         }
         return Array(views.prefix(count))
+    }
+
+    /// The batch `decoders` decoded for this call, or, when none could finish it and
+    /// rpcgen's routine decoded it (the dispatcher's fallback), `batch` laid into `received`.
+    private func withReceived(_ batch: UnsafeRawPointer, decodedBy decoders: ViewBatchDecoderPool,
+                              _ load: (inout ReceivedBatch) -> Void, _ body: (ReceivedBatch) -> BatchAck) -> BatchAck {
+        if let decoder = decoders.decoder(of: batch) { return body(decoder.batch) }
+        load(&received)
+        defer { received.removeAll() }  // its views end with the call
+        return body(received)
     }
 
     /// --inject-delay: a slow collector on purpose, before anything else.
