@@ -58,7 +58,7 @@ target() {
 # One server under one valgrind tool for `batches` batches; prints the count (instructions or allocations).
 run() { # tool, batches, name, server command...
   local tool="$1" batches="$2" name="$3"; shift 3
-  local tag="$name-$tool-$batches" out
+  local tag="${name//[^a-z0-9]/_}-$tool-$batches" out  # no spaces: the socket path is split into arguments
   rm -rf "$work/$tag" && mkdir -p "$work/$tag"
   local sock="$work/$tag/s.sock" log="$work/$tag/log"
   local -a cmd=("${@//@SOCK@/$sock}")
