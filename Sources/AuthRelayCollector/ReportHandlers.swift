@@ -5,10 +5,11 @@ import ONCRPC
 import SystemSupport
 
 /// The handler edge: the RPCProcedure closures, the one place the collector
-/// sees rpcgen's C structs (BatchDecoder aside, which fills them). Each call's
-/// decoded argument becomes Swift values laid into storage reused from call to
-/// call, goes through the `CollectorCore`, and its answer is written back as
-/// the C result.
+/// sees rpcgen's C structs. REPORT_BATCH arguments are decoded by
+/// `ViewBatchDecoder` straight into a reused `ReceivedBatch` (rpcgen's routine
+/// only when it could not); every other argument becomes Swift values laid into
+/// storage reused from call to call. Each goes through the `CollectorCore`, and
+/// its answer is written back as the C result.
 ///
 /// Runs on the RPC server's thread; not thread-safe.
 final class ReportHandlers {
