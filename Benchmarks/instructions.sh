@@ -52,7 +52,7 @@ target() {
     fi
     sleep 0.1
   done
-  echo "the server did not start:" >&2; cat "$log" >&2; exit 1
+  echo "the server did not start:" >&2; cat "$log" >&2; kill "$server" 2>/dev/null; exit 1
 }
 
 # One server under one valgrind tool for `batches` batches; prints the count (instructions or allocations).
@@ -71,7 +71,7 @@ run() { # tool, batches, name, server command...
   server=$!
   # shellcheck disable=SC2046
   "$BIN/legacy-reporter" $(target "$log" "$sock") -B "$batch" -n $((batches * batch)) -T 60000 > "$work/$tag/reporter" \
-    || { echo "legacy-reporter failed against $name:" >&2; cat "$work/$tag/reporter" "$log" >&2; exit 1; }
+    || { echo "legacy-reporter failed against $name:" >&2; cat "$work/$tag/reporter" "$log" >&2; kill "$server"; exit 1; }
   kill -TERM "$server"
   wait "$server" || true
   server=""
