@@ -2,7 +2,7 @@
 import PackageDescription
 
 // libFuzzer targets for what authrelayd parses from anyone who reaches it: the
-// stream record framer, the call header, the incremental batch decoder, and
+// stream record framer, the call header, the incremental batch decoder, the view decoder against rpcgen's, and
 // the collector's handling of a sequence of calls. A package of its own, so the
 // AuthRelay package (README's two commands, scripts/test.sh) never builds them:
 // scripts/fuzz.sh builds them with -sanitize=fuzzer,address and
@@ -33,6 +33,8 @@ let package = Package(
         .executableTarget(name: "fuzz-framer", dependencies: support),
         .executableTarget(name: "fuzz-call-header", dependencies: support),
         .executableTarget(name: "fuzz-batch-decoder",
+                          dependencies: support + [.product(name: "AuthRelayCollector", package: authRelay)]),
+        .executableTarget(name: "fuzz-view-decoder",
                           dependencies: support + [.product(name: "AuthRelayCollector", package: authRelay)]),
         .executableTarget(name: "fuzz-collector",
                           dependencies: support + [.product(name: "AuthRelayCollector", package: authRelay),

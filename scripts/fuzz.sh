@@ -3,7 +3,7 @@
 #   scripts/fuzz.sh TARGET SECONDS   one target for SECONDS (hours for a long run)
 #   scripts/fuzz.sh all SECONDS      every target in turn, SECONDS each (CI: 60)
 #   scripts/fuzz.sh seeds            writes the committed seed corpora again
-# TARGET: framer, call-header, batch-decoder or collector.
+# TARGET: framer, call-header, batch-decoder, view-decoder or collector.
 # Each run starts from the committed seeds (FuzzTargets/Corpus/TARGET, written
 # by `seeds`), the committed inputs of bugs once found (FuzzTargets/Regressions/
 # TARGET, never rewritten) and the inputs earlier runs found (.build-fuzz/corpus/
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(framer call-header batch-decoder collector)
+targets=(framer call-header batch-decoder view-decoder collector)
 usage="usage: scripts/fuzz.sh TARGET|all SECONDS, or scripts/fuzz.sh seeds (TARGET: ${targets[*]})"
 what=${1:?$usage}
 scratch=.build-fuzz

@@ -52,6 +52,9 @@ extension ar3_event_batch: WireEventBatch {
     static func emptyHeader() -> ar3_batch_header { ar3_batch_header() }
 }
 
+/// rpcgen's way, kept beside `ViewBatchDecoder` (which the collector uses) for
+/// fuzz-batch-decoder and comparisons.
+///
 /// Decodes a REPORT_BATCH argument (version 2 or 3) event by event while its
 /// record arrives, so a batch sent in many fragments is mostly decoded by the
 /// time its last byte comes (see `RPCIncrementalDecoder`).

@@ -6,8 +6,9 @@ import ONCRPC
 ///
 /// The views are valid only during the call that received them (the server
 /// frees the argument after the reply): nothing is copied per event, and a
-/// sink that keeps anything copies it. The handler edge (ReportHandlers.swift)
-/// fills these from the decoded C structs.
+/// sink that keeps anything copies it. `ViewBatchDecoder` fills these from the
+/// call's bytes; the handler edge (ReportHandlers.swift) from decoded C structs
+/// when rpcgen's routine decoded the argument (version 1, the fallback).
 package struct ReceivedEvent {
     package var sequence: UInt64
     package var timestampNanoseconds: UInt64

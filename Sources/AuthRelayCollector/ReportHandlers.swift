@@ -5,10 +5,11 @@ import ONCRPC
 import SystemSupport
 
 /// The handler edge: the RPCProcedure closures, the one place the collector
-/// sees rpcgen's C structs (BatchDecoder aside, which fills them). Each call's
-/// decoded argument becomes Swift values laid into storage reused from call to
-/// call, goes through the `CollectorCore`, and its answer is written back as
-/// the C result.
+/// sees rpcgen's C structs. REPORT_BATCH arguments are decoded by
+/// `ViewBatchDecoder` straight into a reused `ReceivedBatch` (rpcgen's routine
+/// only when it could not); every other argument becomes Swift values laid into
+/// storage reused from call to call. Each goes through the `CollectorCore`, and
+/// its answer is written back as the C result.
 ///
 /// Runs on the RPC server's thread; not thread-safe.
 final class ReportHandlers {
@@ -21,6 +22,9 @@ final class ReportHandlers {
     private let writer: CollectorWriter?
     /// Every batch is laid into this one: its events keep their capacity.
     private var received = ReceivedBatch()
+    /// REPORT_BATCH arguments are decoded by these, straight from the call's bytes.
+    private let decodersV2 = ViewBatchDecoderPool(.v2)
+    private let decodersV3 = ViewBatchDecoderPool(.v3)
     /// Version 3 GET_STATS answers are laid out here (they live until the next call).
     private let statsWire = StatsWire()
 
@@ -58,17 +62,17 @@ final class ReportHandlers {
                 .null(),
                 RPCProcedure(deferrable: AuthRelayProgram.reportBatchV2, argument: AuthRelayProgram.eventBatch, ar_event_batch.self,
                              result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { BatchDecoder<ar_event_batch>() }) { [unowned self] request, batch, ack, deferral in
-                    received.load(batch.pointee)
-                    defer { received.removeAll() }  // its views end with the call
-                    guard let writer else {
-                        injectDelay()
-                        ack.pointee = core.reportBatch(received, from: request.peer).wire
-                        afterBatch()
-                        return .result
+                             incremental: { [decodersV2] in decodersV2.take() }) { [unowned self] request, batch, ack, deferral in
+                    withReceived(batch, decodedBy: decodersV2, { $0.load(batch.pointee) }) { received -> RPCReply in
+                        guard let writer else {
+                            injectDelay()
+                            ack.pointee = core.reportBatch(received, from: request.peer).wire
+                            afterBatch()
+                            return .result
+                        }
+                        handBatch(.batchV2, received, request, writer, deferral)
+                        return .deferred
                     }
-                    handBatch(.batchV2, request, writer, deferral)
-                    return .deferred
                 },
                 RPCProcedure(AuthRelayProgram.getStatsV2, result: AuthRelayProgram.stats, ar_stats.self) { _, stats in
                     stats.pointee = statistics(false).wire
@@ -79,17 +83,17 @@ final class ReportHandlers {
                 .null(),
                 RPCProcedure(deferrable: AuthRelayProgram.reportBatchV3, argument: AuthRelayProgram.eventBatchV3, ar3_event_batch.self,
                              result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { BatchDecoder<ar3_event_batch>() }) { [unowned self] request, batch, ack, deferral in
-                    received.load(batch.pointee)
-                    defer { received.removeAll() }
-                    guard let writer else {
-                        injectDelay()
-                        ack.pointee = core.reportBatchV3(received, from: request.peer).wire
-                        afterBatch()
-                        return .result
+                             incremental: { [decodersV3] in decodersV3.take() }) { [unowned self] request, batch, ack, deferral in
+                    withReceived(batch, decodedBy: decodersV3, { $0.load(batch.pointee) }) { received -> RPCReply in
+                        guard let writer else {
+                            injectDelay()
+                            ack.pointee = core.reportBatchV3(received, from: request.peer).wire
+                            afterBatch()
+                            return .result
+                        }
+                        handBatch(.batchV3, received, request, writer, deferral)
+                        return .deferred
                     }
-                    handBatch(.batchV3, request, writer, deferral)
-                    return .deferred
                 },
                 RPCProcedure(AuthRelayProgram.getStatsV3, result: AuthRelayProgram.statsV3, ar3_stats.self) { [unowned self] request, stats in
                     // The views name agent runs (boot ids included, which a forged batch
@@ -123,8 +127,9 @@ final class ReportHandlers {
         ]
     }
 
-    private func handBatch(_ kind: CopiedReport.Kind, _ request: RPCRequest, _ writer: CollectorWriter, _ deferral: RPCDeferral) {
-        hand(CopiedReport(batch: received, kind: kind, peer: request.peer), to: writer, deferral.later(), ar_batch_ack.self) { answer, result in
+    private func handBatch(_ kind: CopiedReport.Kind, _ batch: ReceivedBatch, _ request: RPCRequest, _ writer: CollectorWriter,
+                           _ deferral: RPCDeferral) {
+        hand(CopiedReport(batch: batch, kind: kind, peer: request.peer), to: writer, deferral.later(), ar_batch_ack.self) { answer, result in
             guard case .batch(let value) = answer else { return false }
             result.pointee = value.wire
             return true
@@ -167,6 +172,16 @@ final class ReportHandlers {
             count += 1
         }
         return Array(views.prefix(count))
+    }
+
+    /// The batch `decoders` decoded for this call, or, when none could finish it and
+    /// rpcgen's routine decoded it (the dispatcher's fallback), `batch` laid into `received`.
+    private func withReceived<Answer>(_ batch: UnsafeRawPointer, decodedBy decoders: ViewBatchDecoderPool,
+                                      _ load: (inout ReceivedBatch) -> Void, _ body: (ReceivedBatch) -> Answer) -> Answer {
+        if let decoder = decoders.decoder(of: batch) { return body(decoder.batch) }
+        load(&received)
+        defer { received.removeAll() }  // its views end with the call
+        return body(received)
     }
 
     /// --inject-delay: a slow collector on purpose, before anything else.

@@ -9,6 +9,8 @@ import CONCRPC
 /// decoder does the work as the bytes come, on the loop's thread, without ever
 /// waiting for them. It is only an optimisation: when it cannot finish, the
 /// server decodes the complete record with the procedure's XDR routine as usual.
+/// A record that arrives whole (in one read, or a datagram) is given to a
+/// decoder made for it (`finish` only), then to the routine if that fails.
 public protocol RPCIncrementalDecoder: AnyObject {
     /// Decodes what it can of `bytes`: every argument byte received so far
     /// (each call sees the bytes of the previous one, and more). Returns false

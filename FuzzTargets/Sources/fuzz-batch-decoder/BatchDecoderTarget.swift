@@ -22,15 +22,21 @@ enum BatchDecoderTarget {
 
     /// The BatchDecoders made for this input, to see whether they gave up or finished.
     nonisolated(unsafe) static var decoders: [WatchedDecoder] = []
-    nonisolated(unsafe) static let dispatcher = RPCDispatcher(programs: [
-        RPCProgram(program: SeedCalls.program, version: 2, procedures: [
-            RPCProcedure(1, argument: AuthRelayProgram.eventBatch, ar_event_batch.self, result: AuthRelayProgram.eventBatch,
-                         ar_event_batch.self, incremental: { watched() }) { _, batch, echo in
-                echo.pointee = batch.pointee  // encoded before the argument is freed
-                return .result
-            },
-        ]),
-    ])
+    nonisolated(unsafe) static let dispatcher = echoing(incremental: { watched() })
+    /// Without a decoder, for the whole record: the dispatcher would give a record that came whole to one.
+    nonisolated(unsafe) static let wholeDispatcher = echoing(incremental: nil)
+
+    static func echoing(incremental: (() -> RPCIncrementalDecoder)?) -> RPCDispatcher {
+        RPCDispatcher(programs: [
+            RPCProgram(program: SeedCalls.program, version: 2, procedures: [
+                RPCProcedure(1, argument: AuthRelayProgram.eventBatch, ar_event_batch.self, result: AuthRelayProgram.eventBatch,
+                             ar_event_batch.self, incremental: incremental) { _, batch, echo in
+                    echo.pointee = batch.pointee  // encoded before the argument is freed
+                    return .result
+                },
+            ]),
+        ])
+    }
 
     static func watched() -> RPCIncrementalDecoder {
         let decoder = WatchedDecoder()
@@ -47,7 +53,7 @@ enum BatchDecoderTarget {
 
         let whole = ByteBuffer()
         _ = record.withUnsafeBytes {
-            dispatcher.handle($0, request: request, framed: true, into: whole, decodedAhead: .notUsed)
+            wholeDispatcher.handle($0, request: request, framed: true, into: whole, decodedAhead: .notUsed)
         }
 
         // The record as a stream of fragments, fed piece by piece as a connection would.
@@ -108,7 +114,7 @@ enum BatchDecoderTarget {
 
 /// A `BatchDecoder` that remembers whether it gave up and how `finish` went.
 final class WatchedDecoder: RPCIncrementalDecoder {
-    private let decoder = BatchDecoder()
+    private let decoder = BatchDecoder<ar_event_batch>()
     private(set) var gaveUp = false
     private(set) var finished: Bool?
 
