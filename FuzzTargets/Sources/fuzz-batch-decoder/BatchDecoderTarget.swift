@@ -108,7 +108,7 @@ enum BatchDecoderTarget {
 
 /// A `BatchDecoder` that remembers whether it gave up and how `finish` went.
 final class WatchedDecoder: RPCIncrementalDecoder {
-    private let decoder = BatchDecoder()
+    private let decoder = BatchDecoder<ar_event_batch>()  // version 2's batch, what this target decodes
     private(set) var gaveUp = false
     private(set) var finished: Bool?
 

@@ -35,7 +35,7 @@ enum CollectorTarget {
         let core = CollectorCore(sink: sink, allowedUIDs: configuration & 1 != 0 ? [1000] : [], maxAgents: maxAgents,
                                  logger: logger, clock: { 1_700_000_000_000_000_000 })
         let handlers = ReportHandlers(core: core, injectedDelay: nil, afterBatch: {})
-        let dispatcher = RPCDispatcher(programs: handlers.programs(AuthRelayProgram.program) { core.statistics })
+        let dispatcher = RPCDispatcher(programs: handlers.programs(AuthRelayProgram.program) { _ in core.statistics })
         let output = ByteBuffer()
         while input.remaining > 0 {
             let flags = input.byte()
