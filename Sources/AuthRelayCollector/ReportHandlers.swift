@@ -60,20 +60,8 @@ final class ReportHandlers {
             ]),
             RPCProgram(program: program, version: 2, procedures: [
                 .null(),
-                RPCProcedure(deferrable: AuthRelayProgram.reportBatchV2, argument: AuthRelayProgram.eventBatch, ar_event_batch.self,
-                             result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { [decodersV2] in decodersV2.take() }) { [unowned self] request, batch, ack, deferral in
-                    withReceived(batch, decodedBy: decodersV2, { $0.load(batch.pointee) }) { received -> RPCReply in
-                        guard let writer else {
-                            injectDelay()
-                            ack.pointee = core.reportBatch(received, from: request.peer).wire
-                            afterBatch()
-                            return .result
-                        }
-                        handBatch(.batchV2, received, request, writer, deferral)
-                        return .deferred
-                    }
-                },
+                batchProcedure(AuthRelayProgram.reportBatchV2, AuthRelayProgram.eventBatch, ar_event_batch.self, .batchV2,
+                               decodedBy: decodersV2, load: { $0.load($1) }, report: { $0.reportBatch($1, from: $2) }),
                 RPCProcedure(AuthRelayProgram.getStatsV2, result: AuthRelayProgram.stats, ar_stats.self) { _, stats in
                     stats.pointee = statistics(false).wire
                     return .result
@@ -81,20 +69,8 @@ final class ReportHandlers {
             ]),
             RPCProgram(program: program, version: 3, procedures: [
                 .null(),
-                RPCProcedure(deferrable: AuthRelayProgram.reportBatchV3, argument: AuthRelayProgram.eventBatchV3, ar3_event_batch.self,
-                             result: AuthRelayProgram.batchAck, ar_batch_ack.self,
-                             incremental: { [decodersV3] in decodersV3.take() }) { [unowned self] request, batch, ack, deferral in
-                    withReceived(batch, decodedBy: decodersV3, { $0.load(batch.pointee) }) { received -> RPCReply in
-                        guard let writer else {
-                            injectDelay()
-                            ack.pointee = core.reportBatchV3(received, from: request.peer).wire
-                            afterBatch()
-                            return .result
-                        }
-                        handBatch(.batchV3, received, request, writer, deferral)
-                        return .deferred
-                    }
-                },
+                batchProcedure(AuthRelayProgram.reportBatchV3, AuthRelayProgram.eventBatchV3, ar3_event_batch.self, .batchV3,
+                               decodedBy: decodersV3, load: { $0.load($1) }, report: { $0.reportBatchV3($1, from: $2) }),
                 RPCProcedure(AuthRelayProgram.getStatsV3, result: AuthRelayProgram.statsV3, ar3_stats.self) { [unowned self] request, stats in
                     // The views name agent runs (boot ids included, which a forged batch
                     // would need): with --allow-uid, only for those who may report.
@@ -125,6 +101,28 @@ final class ReportHandlers {
                 },
             ]),
         ]
+    }
+
+    /// REPORT_BATCH of version 2 or 3: decoded into views, then answered at
+    /// once without a writer, or handed to it and answered once stored.
+    private func batchProcedure<Batch>(
+        _ number: UInt32, _ argument: XDRRoutine, _ type: Batch.Type, _ kind: CopiedReport.Kind,
+        decodedBy decoders: ViewBatchDecoderPool, load: @escaping (inout ReceivedBatch, Batch) -> Void,
+        report: @escaping (CollectorCore, ReceivedBatch, PeerCredentials?) -> BatchAck
+    ) -> RPCProcedure {
+        RPCProcedure(deferrable: number, argument: argument, type, result: AuthRelayProgram.batchAck, ar_batch_ack.self,
+                     incremental: { decoders.take() }) { [unowned self] request, batch, ack, deferral in
+            withReceived(batch, decodedBy: decoders, { load(&$0, batch.pointee) }) { received -> RPCReply in
+                guard let writer else {
+                    injectDelay()
+                    ack.pointee = report(core, received, request.peer).wire
+                    afterBatch()
+                    return .result
+                }
+                handBatch(kind, received, request, writer, deferral)
+                return .deferred
+            }
+        }
     }
 
     private func handBatch(_ kind: CopiedReport.Kind, _ batch: ReceivedBatch, _ request: RPCRequest, _ writer: CollectorWriter,
