@@ -15,6 +15,20 @@
 #   Benchmarks/instructions.sh                    release build into .build-bench, unix
 #   BIN=/other/.build/release Benchmarks/instructions.sh   binaries built elsewhere (another commit)
 #   TRANSPORT=tcp LOW=10 HIGH=110 ALLOCS=1 Benchmarks/instructions.sh
+#
+# MODE=client counts the CLIENT instead (issue 14 items 4 and 6): the server is
+# `legacy-collector -2` (plain C, not under valgrind) and each client runs
+# under callgrind for LOW and HIGH batches' worth of events, the same difference:
+#   - legacy-reporter            one rpcgen stub call (version 1) per event
+#   - authrelay latency calls    one CollectorClient.report(event) per event
+#   - legacy-reporter -B 512     version 2 batches of 512
+#   - authrelay send             the queued sender (EventSender), batches of up to 512
+# The Swift one-call driver builds each event as legacy-reporter does (a
+# formatted target path, a 32-byte digest); `authrelay send`'s events have no
+# digest, and it sends SEND_LOW and SEND_HIGH events (its queue holds 16384). KEEP=dir keeps the HIGH runs' callgrind files there, for
+# `callgrind_annotate --inclusive=yes dir/<name>.out`.
+#   MODE=client Benchmarks/instructions.sh
+#   MODE=client TRANSPORT=tcp KEEP=/tmp/cg Benchmarks/instructions.sh
 set -euo pipefail
 
 low="${LOW:-10}"
@@ -25,7 +39,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 if [[ -z "${BIN:-}" ]]; then
   scratch="${SCRATCH:-$root/.build-bench}"
   echo "building release products in $scratch ..." >&2
-  for product in authrelayd legacy-reporter legacy-collector; do
+  for product in authrelayd authrelay legacy-reporter legacy-collector; do
     swift build -c release --package-path "$root" --scratch-path "$scratch" --product "$product" >&2
   done
   BIN="$scratch/release"
@@ -103,9 +117,59 @@ measure() { # name, server command...
 # Copies without DWARF: valgrind 3.19 cannot read the debug info lld/clang write
 # for legacy-collector ("Possibly corrupted debuginfo file"); symbols stay.
 mkdir -p "$work/bin"
-for program in authrelayd legacy-collector; do
+for program in authrelayd authrelay legacy-reporter legacy-collector; do
   strip --strip-debug -o "$work/bin/$program" "$BIN/$program"
 done
+
+if [[ "${MODE:-server}" == client ]]; then
+  # The C server, started once, not counted; prints what a client needs (unix path or tcp port).
+  mkdir -p "$work/server"
+  sock="$work/server/s.sock"
+  "$work/bin/legacy-collector" -2 -n -q -t "$transport" -P 0 -s "$sock" > "$work/server/stdout" 2> "$work/server/log" &
+  server=$!
+  reporter_target="$(target "$work/server/log" "$sock")"
+  if [[ "$transport" == unix ]]; then
+    endpoint="unix://$sock"
+  else
+    endpoint="tcp://127.0.0.1:${reporter_target##* }"
+  fi
+
+  # One client under callgrind for `events` events; prints its instruction count.
+  run_client() { # name, events, client command with @N@ for the event count...
+    local name="$1" events="$2"; shift 2
+    local tag="${name//[^a-z0-9]/_}-$events" out
+    local -a cmd=("${@//@N@/$events}")
+    valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$work/$tag.out" "${cmd[@]}" \
+      > "$work/$tag.stdout" 2> "$work/$tag.log" \
+      || { echo "$name failed:" >&2; cat "$work/$tag.stdout" >&2; tail "$work/$tag.log" >&2; exit 1; }
+    if [[ -n "${KEEP:-}" ]]; then mkdir -p "$KEEP"; cp "$work/$tag.out" "$KEEP/${name//[^a-z0-9]/_}.out"; fi
+    out="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p; s/^totals: *\([0-9]*\).*/\1/p' "$work/$tag.out" | head -n 1)"
+    [[ -n "$out" ]] || { echo "no count from $name:" >&2; tail "$work/$tag.log" >&2; exit 1; }
+    echo "$out"
+  }
+
+  measure_client() { # name, low events, high events, client command...
+    local name="$1" from="$2" to="$3"; shift 3
+    local a b
+    a="$(run_client "$name" "$from" "$@")"
+    b="$(run_client "$name" "$to" "$@")"
+    awk -v a="$a" -v b="$b" -v n=$(( to - from )) -v name="$name" \
+      'BEGIN { printf "%-28s %8.0f instructions/event\n", name, (b - a) / n }'
+  }
+
+  # One call per event is a round trip each: CALLS_LOW and CALLS_HIGH events, fewer than the batches'.
+  calls_low="${CALLS_LOW:-1000}" calls_high="${CALLS_HIGH:-11000}"
+  echo "client instructions per event over $transport into legacy-collector -2 (not counted): one call per event ($calls_high - $calls_low) events, batches ($high - $low) x $batch events; binaries $BIN"
+  # shellcheck disable=SC2086
+  measure_client "legacy-reporter" "$calls_low" "$calls_high" "$work/bin/legacy-reporter" $reporter_target -n @N@ -T 60000
+  measure_client "authrelay latency calls" "$calls_low" "$calls_high" "$work/bin/authrelay" latency calls --collector "$endpoint" --count @N@
+  # shellcheck disable=SC2086
+  measure_client "legacy-reporter -B 512" $((low * batch)) $((high * batch)) "$work/bin/legacy-reporter" $reporter_target -B "$batch" -n @N@ -T 60000
+  # Under its queue's 16384 events: submits outrun the sender (more so under valgrind), and a drop fails the run.
+  send_low="${SEND_LOW:-1024}" send_high="${SEND_HIGH:-15360}"
+  measure_client "authrelay send" "$send_low" "$send_high" "$work/bin/authrelay" send --collector "$endpoint" --count @N@ --drain-seconds 600
+  exit 0
+fi
 
 transports="$transport"
 [[ "$transport" == tcp ]] && transports="tcp"

@@ -14,7 +14,7 @@ struct LatencyCommand: ParsableCommand {
         commandName: "latency",
         abstract: "Measure what ONC RPC costs against other IPC, and whether it reaches the auth decision.",
         subcommands: [LatencyTransportsCommand.self, LatencyBatchingCommand.self, LatencyAuthPathCommand.self,
-                      LatencySenderCommand.self, LatencySharedMemoryPeerCommand.self])
+                      LatencySenderCommand.self, LatencySharedMemoryPeerCommand.self, LatencyCallsCommand.self])
 }
 
 /// Flags every latency subcommand takes.
@@ -330,6 +330,29 @@ struct LatencySharedMemoryPeerCommand: ParsableCommand {
 
     func run() throws {
         try SharedMemoryPeer.run(region: region, parent: parent)
+    }
+}
+
+/// N bare CollectorClient.report(event) calls, for Benchmarks/instructions.sh
+/// (callgrind counts the client; a timed loop would count the clock too).
+struct LatencyCallsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calls",
+        abstract: "Send --count version 1 REPORT_EVENT calls, one CollectorClient.report each, untimed (instruction counts).",
+        shouldDisplay: false)
+
+    @Option(help: ArgumentHelp("The collector: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH, rpcbind://HOST/NETID.", valueName: "endpoint"))
+    var collector: RPCEndpoint
+
+    @Option(help: "How many calls.")
+    var count = 1000
+
+    func validate() throws {
+        guard count > 0 else { throw ValidationError("--count must be positive") }
+    }
+
+    func run() throws {
+        print("calls \(try TransportsBenchmark.calls(to: collector, count: count))")
     }
 }
 

@@ -181,3 +181,27 @@ final class EventCaller {
         return RoundOutcome(latency: latency, calls: UInt64(count), events: UInt64(count), seconds: Time.seconds(since: start))
     }
 }
+
+extension TransportsBenchmark {
+    /// `authrelay latency calls` (hidden): `count` version 1 REPORT_EVENT calls of
+    /// the benchmark event, one CollectorClient.report(event) each, and nothing
+    /// else per call (no clock, no histogram): the Swift half of the client
+    /// instruction counts in Benchmarks/instructions.sh, whose other half is
+    /// legacy-reporter's one stub call per event. Returns the calls answered OK.
+    package static func calls(to endpoint: RPCEndpoint, count: Int, timeout: Duration = .seconds(5)) throws(LatencyError) -> Int {
+        let client = CollectorClient(endpoint: endpoint, timeout: timeout, connectTimeout: .seconds(2))
+        for index in 0..<UInt64(count) {
+            let event = BenchmarkEvent.make(index: index, sequence: index + 1)
+            let ack: Ack
+            do {
+                ack = try client.report(event)
+            } catch {
+                throw LatencyError("REPORT_EVENT to \(endpoint) failed: \(error)")
+            }
+            guard ack.status == .ok else {
+                throw LatencyError("collector at \(endpoint) answered \(ack.status) to REPORT_EVENT")
+            }
+        }
+        return count
+    }
+}
