@@ -199,7 +199,13 @@ public final class RPCClient {
             let high = UInt32(truncatingIfNeeded: details.ru.RE_vers.high)
             error.supportedVersions = min(low, high)...max(low, high)
         }
-        if rpcStatus.losesConnection || (rpcStatus == .timedOut && endpoint.transport == .udp) {
+        // After a timeout the handle is not trusted again: over UDP it never
+        // recovers (clnt_dg), and over a stream the late reply is still on its
+        // way; under load a stream whose batch timed out while the collector
+        // was stopped was seen answering none of the next calls (SenderFaultTests).
+        // A new connection costs one connect; the timed-out call may still have
+        // been executed (at-least-once: the collector removes the duplicate).
+        if rpcStatus.losesConnection || rpcStatus == .timedOut {
             disconnect()
         }
         throw error
