@@ -133,7 +133,7 @@ struct ViewBatchDecoderTests {
                 let decoder = ViewBatchDecoder(version)
                 var previous: UnsafeMutableRawBufferPointer?
                 var length = 0
-                var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+                var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)  // replaced at the first step
                 while length < bytes.count {
                     length = min(bytes.count, length + step)
                     // A new buffer every time, the old one scribbled over then freed: views must not point into it.
