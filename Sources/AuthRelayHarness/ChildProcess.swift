@@ -63,6 +63,22 @@ package final class ChildProcess: Sendable {
         if isRunning { Processes.signal(pid, signal) }
     }
 
+    /// SIGSTOP, then waits until every thread of it shows stopped ("T" in
+    /// /proc): the signal takes hold asynchronously, and a test that counts
+    /// what a stopped process did must not count what it did just after the
+    /// kill (seen under ThreadSanitizer's slowdown). False past `timeout`.
+    @discardableResult
+    package func pause(timeout: Duration = .seconds(2)) -> Bool {
+        signal(SIGSTOP)
+        let deadline = SystemClock.deadline(after: timeout)
+        while SystemClock.monotonicNanoseconds() < deadline {
+            let threads = (try? FileSystem.listDirectory("/proc/\(pid)/task")) ?? []
+            if !threads.isEmpty, threads.allSatisfy({ Processes.state(pid_t($0) ?? 0) == "T" }) { return true }
+            SystemClock.sleep(.milliseconds(1))
+        }
+        return false
+    }
+
     /// Waits until stdout or stderr contains `text`; the output so far. Fails
     /// with both outputs when the child exits first or `timeout` passes. The
     /// files are read `every` so often (a harness that must act within a
