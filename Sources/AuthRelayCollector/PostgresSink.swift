@@ -69,10 +69,11 @@ package final class PostgresSink: EventSink {
         let peer = Self.peer(context.peer)
         // Checked before anything is staged: a value PostgreSQL cannot hold fails this report
         // alone, not the group it would share a transaction with.
-        var numbers = [context.receivedNanoseconds]
-        for event in events { numbers += [event.sequence, event.timestampNanoseconds, event.decisionNanoseconds] }
-        for loss in losses { numbers += Self.numbers(loss) }
-        try checkFits(numbers)
+        // The largest value, without an array per event.
+        var largest = context.receivedNanoseconds
+        for event in events { largest = max(largest, event.sequence, event.timestampNanoseconds, event.decisionNanoseconds) }
+        for loss in losses { largest = max(largest, Self.numbers(loss).max() ?? 0) }
+        try checkFits([largest])
         for loss in losses {
             staged.losses.append(LossRow(agentID: agentID, bootID: bootID, reason: Self.reason(loss), extent: Self.extent(loss),
                                          receivedNanoseconds: context.receivedNanoseconds, peer: peer))
