@@ -80,6 +80,18 @@ final class BootRecord {
         return pieces
     }
 
+    /// Forgets the ranges wholly at or below `through`: the collector has
+    /// acknowledged them, so no reader needs them again. Without this a long
+    /// boot with outages between deliveries grows `losses` past the spool's
+    /// cap (evictions apart do not merge). The last range stays: it may be
+    /// the only record of the boot's highest sequence.
+    func forgetLosses(through: UInt64) {
+        guard losses.count > 1 else { return }
+        let last = losses.removeLast()
+        losses.removeAll { $0.last <= through }
+        losses.append(last)
+    }
+
     /// Inserts ranges known to be disjoint from every recorded one; ranges
     /// that touch with the same reason become one (consecutive evictions
     /// read as one loss, as a batch header wants them).

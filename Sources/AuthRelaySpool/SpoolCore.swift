@@ -278,6 +278,7 @@ final class SpoolCore {
     func acknowledge(bootID: String, through: UInt64) throws(SpoolError) {
         guard let boot = boot(bootID) else { return }
         boot.acknowledgedThrough = max(boot.acknowledgedThrough ?? 0, through)
+        boot.forgetLosses(through: through)
         var failed: SystemError?
         boot.segments.removeAll { segment in
             if boot.isCurrent, let writer, writer.firstSequence == segment.firstSequence { return false }

@@ -58,6 +58,31 @@ import Testing
         #expect(spool.stats().evictedEvents == losses.filter { $0.reason == .evicted }.reduce(0) { $0 + $1.count })
     }
 
+    @Test("evictions between deliveries stay under the cap: acknowledged loss ranges are forgotten")
+    func acknowledgedLossesForgotten() throws {
+        let fixture = try SpoolFixture()
+        let maxBytes: Int64 = 5 * 4096
+        let spool = try fixture.openSpool(boot: "boot-1", maxBytes: maxBytes)
+        var next: UInt64 = 1
+        var acknowledged: UInt64 = 0
+        for _ in 0..<1000 {  // a loss record each: 37 KB of them, more than the cap
+            next = try fixture.append(spool, from: next, records: 3)  // about one segment
+            #expect(spool.stats().bytes <= maxBytes)
+            // Part of the oldest segment delivered: its eviction loses the rest,
+            // a range apart from the previous one (they cannot merge).
+            let oldest = try #require(fixture.segments("boot-1").first.flatMap { SpoolFormat.segmentFirstSequence(FileSystem.baseName(of: $0)) })
+            acknowledged = max(acknowledged, oldest + 4)
+            try spool.acknowledge(boot: "boot-1", through: acknowledged)
+        }
+        let stats = spool.stats()
+        #expect(stats.evictedSegments > 900)
+        #expect(stats.bytes <= maxBytes)
+        // What is left to read still starts exactly after the acknowledged ones.
+        let reads = try readAll(spool.reader(from: acknowledged + 1))
+        #expect(reads.first.map { $0.first <= acknowledged + 1 && $0.last > acknowledged } == true)
+        #expect(reads.last?.last == next - 1)
+    }
+
     @Test("the segment being written is never evicted: a cap of one segment keeps the newest records")
     func neverTheOpenSegment() throws {
         let fixture = try SpoolFixture()
