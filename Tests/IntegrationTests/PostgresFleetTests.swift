@@ -181,7 +181,7 @@ struct PostgresFleetTests {
         #expect(stats.written == 0 && stats.sinkErrors == 5, "\(stats)")
     }
 
-    @Test("a database that hangs (the collector's backend SIGSTOPped): GET_STATS still answers at once; after the operation timeout the collector reconnects; every event once")
+    @Test("a database that hangs (the collector's backend SIGSTOPped): GET_STATS still answers at once; after the operation timeout the collector drops the connection; resumed, every event once")
     func databaseHangs() throws {
         let cluster = try FleetTest.cluster()
         defer { cluster.remove() }
@@ -206,14 +206,20 @@ struct PostgresFleetTests {
         let acknowledgedWhileHung = sender.stats.acknowledged
         #expect(stats.written >= acknowledgedWhileHung)
         streaming.join()
-        let report = sender.close(drainTimeout: .seconds(40))
+        // The writer gives up on the hung backend after the operation timeout (10 s here).
+        #expect(eventually(timeout: .seconds(30)) { FleetTest.logCount(collector, "connection lost") >= 1 },
+                "\(collector.process.output)")
+        // A backend stopped inside a transaction keeps its rows' locks, so the
+        // new connection's retry of the same rows waits for it, as it would for
+        // any hung server process (CI caught this 1 run in 3). Resumed, it finds
+        // its client gone, rolls back and lets go.
         _ = Processes.signal(backend, SIGCONT)
+        let report = sender.close(drainTimeout: .seconds(40))
         #expect(report.isBalanced, "\(report)")
         #expect(report.undelivered == 0 && report.stats.acknowledged == UInt64(total), "\(report.stats)")
         #expect(try FleetTest.eventCounts(cluster, bootID: sender.configuration.bootID) == [total, total, 1, total])
         #expect(try FleetTest.gapCount(cluster) == 0)
         #expect(FleetTest.logCount(collector, "database unavailable") == 1, "\(collector.process.output)")
-        #expect(FleetTest.logCount(collector, "connection lost") >= 1)
         #expect(FleetTest.logCount(collector, "database back") == 1)
     }
 }
