@@ -15,7 +15,7 @@ import Testing
         }
         let stats = spool.stats()
         // 5 x 4 KiB hold 4 full segments, the losses file and the open one: what is left is the newest.
-        let first = try #require(fixture.segments("boot-1").first.flatMap { SpoolFormat.segmentFirstSequence(FileSystem.baseName(of: $0)) })
+        let first = try #require(fixture.oldestSegmentFirst("boot-1"))
         #expect(stats.evictedEvents == first - 1)
         #expect(stats.evictedSegments == (first - 1) / 24)
         let reads = try readAll(spool.reader(from: 1))
@@ -70,7 +70,7 @@ import Testing
             #expect(spool.stats().bytes <= maxBytes)
             // Part of the oldest segment delivered: its eviction loses the rest,
             // a range apart from the previous one (they cannot merge).
-            let oldest = try #require(fixture.segments("boot-1").first.flatMap { SpoolFormat.segmentFirstSequence(FileSystem.baseName(of: $0)) })
+            let oldest = try #require(fixture.oldestSegmentFirst("boot-1"))
             acknowledged = max(acknowledged, oldest + 4)
             try spool.acknowledge(boot: "boot-1", through: acknowledged)
         }

@@ -124,6 +124,11 @@ struct SpoolFixture {
         return names.filter { $0.hasPrefix("segment-") }.sorted().map { directory + "/" + boot + "/" + $0 }
     }
 
+    /// The first sequence of the boot's oldest segment on disk.
+    func oldestSegmentFirst(_ boot: String) -> UInt64? {
+        segments(boot).first.flatMap { SpoolFormat.segmentFirstSequence(FileSystem.baseName(of: $0)) }
+    }
+
     func size(_ path: String) -> Int64 { (try? FileSystem.status(path))?.size ?? -1 }
 
     /// Overwrites one byte at `offset` of `path` with its complement.
