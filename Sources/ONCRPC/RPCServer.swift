@@ -210,7 +210,7 @@ public final class RPCServer {
                 if !pollSet.ready(0).isEmpty {
                     wake.clear()  // before taking the completions: see RPCCompletionQueue
                     if signals.stopRequested { stopping = true }
-                    deliverDeferredReplies()
+                    deliverDeferredReplies(now: after)
                 }
                 for (index, socket) in datagramSockets.enumerated() where !pollSet.ready(1 + streamListeners.count + index).isEmpty {
                     serveDatagrams(socket, index: index)
@@ -244,7 +244,7 @@ public final class RPCServer {
     /// Writes the deferred replies completed since the last wake-up to their
     /// connections (or datagram peers); a reply whose connection has closed
     /// meanwhile (a descriptor reused since has another serial) is dropped.
-    private func deliverDeferredReplies() {
+    private func deliverDeferredReplies(now: UInt64) {
         var dropped = 0
         for reply in completions.takeAll() {
             switch reply.target {
@@ -255,6 +255,7 @@ public final class RPCServer {
                 }
                 reply.bytes.withUnsafeBytes { connection.output.append($0.baseAddress!, count: $0.count) }
                 connection.deferredReplies -= 1
+                connection.lastActivity = now  // answered just now: as recent as its call would have been
                 if !connection.flush() { close(connection, reason: "send failed") }
             case .datagram(let index, let peer):
                 owedDatagramReplies -= 1
@@ -526,7 +527,7 @@ public final class RPCServer {
             }
             if !pollSet.ready(0).isEmpty {
                 wake.clear()
-                deliverDeferredReplies()
+                deliverDeferredReplies(now: SystemClock.monotonicNanoseconds())
             }
             for (index, connection) in order.enumerated() where !pollSet.ready(index + 1).isEmpty {
                 guard connections[connection.fd] === connection else { continue }  // closed by a delivery
@@ -551,6 +552,8 @@ public final class RPCServer {
 ///    `lastActivity` has not moved since (one that moved is now among the most
 ///    recent; one accepted after the scan is in the FIFO). So each pick is
 ///    exactly the least recently active, for a scan per 1/16 of the table.
+///    A connection owed a deferred reply is never taken (it is mid-call), and
+///    writing that reply counts as activity.
 /// 3. Only when nothing else is open: the oldest connection of this pass.
 ///
 /// Weak references: a closed connection's buffers are freed at once, not when
@@ -580,7 +583,9 @@ private struct EvictionOrder {
     mutating func leastRecentlyActive(in table: [Int32: StreamConnection], now: UInt64) -> StreamConnection? {
         if let connection = takeSilent(table, acceptedBefore: now) { return connection }
         if let connection = Self.take(from: &active, head: &activeHead, table) { return connection }
-        let all = table.values.map { Entry(connection: $0, activity: $0.lastActivity) }.sorted { $0.activity < $1.activity }
+        // One the server still owes a reply is mid-call, not idle (the writer is slow, not the client).
+        let all = table.values.filter { $0.deferredReplies == 0 }.map { Entry(connection: $0, activity: $0.lastActivity) }
+            .sorted { $0.activity < $1.activity }
         active = Array(all.prefix(max(1, all.count / 16)))
         activeHead = 0
         return Self.take(from: &active, head: &activeHead, table) ?? takeSilent(table, acceptedBefore: .max)

@@ -61,6 +61,32 @@ extension ONCRPCTests {
             #expect(second.first == 2 && second.last == 6, "\(second)")
         }
 
+        @Test("a full table does not close a connection owed a deferred reply, however long the wait: it is mid-call, not idle")
+        func evictionSparesOwed() throws {
+            let server = try DeferredServer([.tcp(host: "127.0.0.1", port: 0)], maxConnections: 4)
+            defer { server.stop() }
+            let endpoint = server.listeners[0].endpoint
+            let owed = try RawRPC.Connection(endpoint, timeout: .seconds(2))
+            #expect(owed.send(RawRPC.recordMarked(DeferredServer.callMessage(xid: 1, procedure: DeferredServer.later, value: 7))))
+            #expect(eventually { server.pendingValues == [7] })
+            // Twenty newer connections, each active after the owed one (one call each), through a table of four.
+            var newer: [RawRPC.Connection] = []
+            for index in 0..<20 {
+                let socket = try RawRPC.Connection(endpoint, timeout: .seconds(2))
+                #expect(socket.send(RawRPC.recordMarked(DeferredServer.callMessage(xid: UInt32(10 + index), procedure: DeferredServer.echo, value: 1))))
+                #expect(socket.receiveReply() != nil)
+                newer.append(socket)
+            }
+            #expect(newer.prefix(10).allSatisfy { $0.closedByPeer() }, "the table evicted none of the newer ones")
+            let (completion, _) = try #require(server.takePending().first)
+            completion.complete(ar_ack.self) { result in
+                result.pointee.seq = 70
+                return .result
+            }
+            let reply = try #require(owed.receiveReply(), "the owed connection was closed")
+            #expect(reply.first == 1 && reply.last == 70, "\(reply)")
+        }
+
         @Test("a connection closed before its completion: the reply is dropped, counted, and nothing else is disturbed")
         func closedBeforeCompletion() throws {
             let server = try DeferredServer([.tcp(host: "127.0.0.1", port: 0), .unix(path: temporarySocketPath("closed"))])
@@ -161,10 +187,11 @@ private final class DeferredServer: @unchecked Sendable {
     /// The server's counters when `run()` returned.
     var finalStatistics: RPCServer.Statistics? { statisticsAtStop.withLock { $0 } }
 
-    init(_ listeners: [RPCServer.Listener], drain: Duration = .milliseconds(500)) throws {
+    init(_ listeners: [RPCServer.Listener], drain: Duration = .milliseconds(500), maxConnections: Int = 512) throws {
         var configuration = RPCServer.Configuration(listeners: listeners)
         configuration.registerWithRPCBind = false
         configuration.drainTimeout = drain
+        configuration.maxConnections = maxConnections
         var logger = Logger(label: "oncrpc-deferred")
         logger.logLevel = .error
         let box = ServerBox()
