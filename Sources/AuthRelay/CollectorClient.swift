@@ -40,6 +40,10 @@ public final class CollectorClient {
     private let v2: RPCClient
     private let v3: RPCClient
     private let arena = WireArena()
+    /// Events are encoded straight to XDR here (`EventXDR`) and copied into the
+    /// record as they are, not laid out as rpcgen structs and encoded field by
+    /// field through libtirpc. Reused from call to call; grows to the largest batch.
+    private var encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 8)
     /// The version `negotiate()` found; nil before.
     public private(set) var version: ProtocolVersion?
 
@@ -53,6 +57,8 @@ public final class CollectorClient {
         v2 = RPCClient(endpoint: endpoint, program: program, version: 2, timeout: timeout, connectTimeout: connectTimeout)
         v3 = RPCClient(endpoint: endpoint, program: program, version: 3, timeout: timeout, connectTimeout: connectTimeout)
     }
+
+    deinit { encoded.deallocate() }
 
     /// The per-call timeout of every version.
     public var timeout: Duration {
@@ -173,12 +179,14 @@ public final class CollectorClient {
     /// (the sender does, once per event), so only the header and numbering are checked here.
     package func report(_ batch: EventBatch, eventFieldsChecked: Bool, timeout: Duration?) throws(CollectorError) -> BatchAck {
         try valid { () throws(EventError) in try batch.validate(eventFields: !eventFieldsChecked) }
+        var header = EncodedBatch(agentID: batch.header.agentID, bootID: batch.header.bootID, firstSequence: batch.header.firstSequence)
+        header.dropped = batch.header.dropped
+        header.eventCount = batch.events.count
+        let events = encode(batch.events)
         return try rpc { () throws(RPCError) in
-            try arena.withWire(batch) { (wire) throws(RPCError) -> BatchAck in
-                try v2.call(AuthRelayProgram.reportBatchV2, &wire.pointee, encode: AuthRelayProgram.eventBatch,
-                            decode: AuthRelayProgram.batchAck, as: ar_batch_ack.self, timeout: timeout) {
-                    BatchAck(wire: $0.pointee)
-                }
+            try PassThroughWire.withBatch(header, events: events, version: .v2) { (argument, routine) throws(RPCError) -> BatchAck in
+                try v2.call(AuthRelayProgram.reportBatchV2, &argument, encode: routine, decode: AuthRelayProgram.batchAck,
+                            as: ar_batch_ack.self, timeout: timeout) { BatchAck(wire: $0.pointee) }
             }
         }
     }
@@ -191,25 +199,39 @@ public final class CollectorClient {
     /// `fieldsChecked`: the caller already brought the event within bounds.
     package func report(_ event: Event, fieldsChecked: Bool, timeout: Duration?) throws(CollectorError) -> Ack {
         if !fieldsChecked { try valid { () throws(EventError) in try event.validate() } }
-        return try rpc { () throws(RPCError) in
-            try arena.withWire(event) { (wire) throws(RPCError) -> Ack in
-                try v1.call(AuthRelayProgram.reportEventV1, &wire.pointee, encode: AuthRelayProgram.event,
-                            decode: AuthRelayProgram.ack, as: ar_ack.self, timeout: timeout) {
-                    Ack(wire: $0.pointee)
-                }
-            }
-        }
+        return try report(encodedEvent: encode(event), timeout: timeout)
     }
 
     /// Version 1 one-way: buffers the event without waiting for a reply (libtirpc
     /// batching); `flushOneWay()` flushes. Stream transports only.
     public func reportOneWay(_ event: Event) throws(CollectorError) {
         try valid { () throws(EventError) in try event.validate() }
+        let bytes = encode(event)
         try rpc { () throws(RPCError) in
-            try arena.withWire(event) { (wire) throws(RPCError) in
-                try v1.callOneWay(AuthRelayProgram.reportEventV1, &wire.pointee, encode: AuthRelayProgram.event)
+            try PassThroughWire.withEvent(bytes) { (argument, routine) throws(RPCError) in
+                try v1.callOneWay(AuthRelayProgram.reportEventV1, &argument, encode: routine)
             }
         }
+    }
+
+    /// `event` (within bounds) as XDR in `encoded`; valid until the next call.
+    private func encode(_ event: Event) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: encoded[..<EventXDR.encode(event, to: encoded.baseAddress!)])
+    }
+
+    /// `events` (within bounds) as XDR, one after another, in `encoded`; valid until the next call.
+    private func encode(_ events: [Event]) -> UnsafeRawBufferPointer {
+        var used = 0
+        for index in events.indices {
+            if encoded.count - used < EventXDR.maxEventBytes {
+                let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: encoded.count * 2, alignment: 8)
+                larger.copyMemory(from: UnsafeRawBufferPointer(rebasing: encoded[..<used]))
+                encoded.deallocate()
+                encoded = larger
+            }
+            used += EventXDR.encode(events[index], to: encoded.baseAddress! + used)
+        }
+        return UnsafeRawBufferPointer(rebasing: encoded[..<used])
     }
 
     /// Flushes one-way calls buffered by `reportOneWay` with a version 1 NULL call.

@@ -20,6 +20,10 @@ package enum EventXDR {
         return size
     }
 
+    /// The most bytes one encoded event can take (both paths and the digest at their bounds).
+    package static let maxEventBytes = WireSize.event(executablePath: Event.maxPathBytes, targetPath: Event.maxPathBytes,
+                                                      digest: Event.maxDigestBytes)
+
     /// Writes `event` at `destination`, which has room for `event.encodedSize`
     /// bytes (initialized or not: every byte is written, padding included); that size.
     @discardableResult

@@ -17,6 +17,9 @@ package struct EncodedBatch: Sendable, Equatable {
     /// Version 3 only: ascending, disjoint, between and around the events.
     package var losses: [LossRange] = []
     package var status = AgentStatus()
+    /// Version 2 only: events dropped before this batch that have no number
+    /// (the memory sender's); the spool's losses go as ranges (or gaps) instead.
+    package var dropped: UInt64 = 0
     package var eventCount = 0
     /// `eventCount` encoded ar_events, ascending.
     package var events: [UInt8] = []
@@ -89,6 +92,18 @@ package enum PassThroughWire {
         _ batch: EncodedBatch, version: ProtocolVersion,
         _ body: (inout PassThroughArgument, XDRRoutine) throws(E) -> T
     ) throws(E) -> T {
+        // Array's closures rethrow untyped errors: the typed one travels in a Result.
+        let result: Result<T, E> = batch.events.withUnsafeBytes { events in
+            Result { () throws(E) -> T in try withBatch(batch, events: events, version: version, body) }
+        }
+        return try result.get()
+    }
+
+    /// The same with the events' bytes held elsewhere: `batch.events` is not read.
+    package static func withBatch<T, E: Error>(
+        _ batch: EncodedBatch, events raw: UnsafeRawBufferPointer, version: ProtocolVersion,
+        _ body: (inout PassThroughArgument, XDRRoutine) throws(E) -> T
+    ) throws(E) -> T {
         var agentID = Array(batch.agentID.utf8) + [0]
         var bootID = Array(batch.bootID.utf8) + [0]
         var losses = batch.losses.map(\.wire)
@@ -96,28 +111,25 @@ package enum PassThroughWire {
         let result: Result<T, E> = agentID.withUnsafeMutableBytes { agent in
             bootID.withUnsafeMutableBytes { boot in
                 losses.withUnsafeMutableBufferPointer { lossBuffer in
-                    // Read only (the routines encode): no copy of the events.
-                    batch.events.withUnsafeBytes { raw in
-                        let agent = agent.baseAddress!.assumingMemoryBound(to: CChar.self)
-                        let boot = boot.baseAddress!.assumingMemoryBound(to: CChar.self)
-                        let events = UnsafeMutablePointer(mutating: raw.baseAddress?.assumingMemoryBound(to: CChar.self))
-                        return Result { () throws(E) -> T in
-                            var argument = PassThroughArgument(count: u_int(batch.eventCount), events: events, bytes: u_int(raw.count))
-                            if version == .v3 {
-                                argument.headerV3.agent_id = agent
-                                argument.headerV3.boot_id = boot
-                                argument.headerV3.first_seq = u_quad_t(batch.firstSequence)
-                                argument.headerV3.losses.losses_len = u_int(lossBuffer.count)
-                                argument.headerV3.losses.losses_val = lossBuffer.baseAddress
-                                argument.headerV3.status = batch.status.wire
-                                return try body(&argument, AuthRelayProgram.passThroughBatchV3Routine)
-                            }
-                            argument.headerV2.agent_id = agent
-                            argument.headerV2.boot_id = boot
-                            argument.headerV2.first_seq = u_quad_t(batch.firstSequence)
-                            argument.headerV2.dropped = 0  // a version 2 collector sees a loss range as the sequence gap it leaves
-                            return try body(&argument, AuthRelayProgram.passThroughBatchV2Routine)
+                    let agent = agent.baseAddress!.assumingMemoryBound(to: CChar.self)
+                    let boot = boot.baseAddress!.assumingMemoryBound(to: CChar.self)
+                    let events = UnsafeMutablePointer(mutating: raw.baseAddress?.assumingMemoryBound(to: CChar.self))
+                    return Result { () throws(E) -> T in
+                        var argument = PassThroughArgument(count: u_int(batch.eventCount), events: events, bytes: u_int(raw.count))
+                        if version == .v3 {
+                            argument.headerV3.agent_id = agent
+                            argument.headerV3.boot_id = boot
+                            argument.headerV3.first_seq = u_quad_t(batch.firstSequence)
+                            argument.headerV3.losses.losses_len = u_int(lossBuffer.count)
+                            argument.headerV3.losses.losses_val = lossBuffer.baseAddress
+                            argument.headerV3.status = batch.status.wire
+                            return try body(&argument, AuthRelayProgram.passThroughBatchV3Routine)
                         }
+                        argument.headerV2.agent_id = agent
+                        argument.headerV2.boot_id = boot
+                        argument.headerV2.first_seq = u_quad_t(batch.firstSequence)
+                        argument.headerV2.dropped = u_quad_t(batch.dropped)
+                        return try body(&argument, AuthRelayProgram.passThroughBatchV2Routine)
                     }
                 }
             }
