@@ -29,9 +29,15 @@ export LSAN_OPTIONS="suppressions=$PWD/scripts/sanitizers/lsan.supp print_suppre
 export TSAN_OPTIONS="log_path=$reports/report"
 status=0
 # Line-buffered: a test binary stopped by the time bound has printed every line it wrote.
+# Into the file and followed with tail, not piped to tee: a process the binary
+# started keeps a pipe open after the binary dies (a crash's llvm-symbolizer, a
+# daemon the crashed test left), and tee would wait for it until CI's bound.
 timeout --kill-after=30 "${SANITIZE_TIMEOUT:-900}" stdbuf -oL -eL \
   "$scratch/$configuration/AuthRelayPackageTests.xctest" --testing-library swift-testing --no-color "$@" \
-  2>&1 | tee "$log" || status=$?
+  > "$log" 2>&1 &
+runner=$!
+tail -n +1 -f --pid="$runner" "$log"
+wait "$runner" || status=$?
 if (( status == 124 || status == 137 )); then
   echo "sanitize: the suite passed its ${SANITIZE_TIMEOUT:-900} s bound; still running:"
   sed 's/\x1b\[[0-9;]*m//g' "$log" > "$reports/plain.log"
@@ -39,7 +45,10 @@ if (( status == 124 || status == 137 )); then
   grep -oE '^[✔✘] Test ".*" (with [0-9]+ test cases? )?(passed|failed)' "$reports/plain.log" \
     | sed -E 's/^[✔✘] Test "(.*)" (with [0-9]+ test cases? )?(passed|failed)$/\1/' | sort -u > "$reports/ended"
   comm -23 "$reports/started" "$reports/ended" | sed 's/^/  /'
-  # The programs the tests started run in their own process groups: they outlive the test binary.
+fi
+if (( status != 0 )); then
+  # The programs the tests started run in their own process groups: a test
+  # binary that timed out or crashed leaves them running.
   for exe in /proc/[0-9]*/exe; do
     [[ $(readlink "$exe" 2>/dev/null) == "$PWD/$scratch/"* ]] && kill -KILL "${exe//[!0-9]/}" 2>/dev/null || true
   done

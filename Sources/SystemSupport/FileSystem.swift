@@ -80,13 +80,16 @@ package enum FileSystem {
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
+            // The name in place: a dirent is only as long as its name, so copying
+            // the struct (`entry.pointee`, 256 bytes of d_name) reads past the
+            // last entry of readdir's buffer (ASan: heap-buffer-overflow).
+            let name = String(cString: (UnsafeRawPointer(entry) + Self.direntNameOffset).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { names.append(name) }
         }
         return names
     }
+
+    private static let direntNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
 
     /// fsync(2) of a directory: a rename or create in it survives power loss.
     package static func syncDirectory(_ path: String) throws(SystemError) {

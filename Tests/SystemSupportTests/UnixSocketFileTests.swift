@@ -65,3 +65,17 @@ import Testing
         #expect(fcntl(owner.rawValue, F_GETFD) >= 0, "still open")
     }
 }
+
+@Suite struct ListDirectoryTests {
+    /// Enough short names to fill readdir's buffer (32 KiB) more than once: its
+    /// last entry ends near the buffer's end, where copying a whole dirent read
+    /// past it (found by ASan in CI listing /dev/shm).
+    @Test("3,000 short names: each listed once, read in place (no read past readdir's buffer under ASan)")
+    func fullBuffers() throws {
+        let directory = try FileSystem.makeTemporaryDirectory(prefix: "systemsupport-list")
+        defer { FileSystem.removeTree(directory) }
+        let names = (0..<3000).map { "f\($0)" }
+        for name in names { try FileSystem.writeFile(directory + "/" + name, []) }
+        #expect(try FileSystem.listDirectory(directory).sorted() == names.sorted())
+    }
+}
