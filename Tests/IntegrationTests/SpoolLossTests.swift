@@ -121,26 +121,15 @@ struct SpoolLossTests {
         try FileSystem.writeFile(blocker, Array("not a directory\n".utf8))
         let sender = SpoolTest.sender(endpoint, spool: blocker, capacity: 64, memoryBytes: 32 << 10, program: program,
                                       highestVersion: highestVersion)
-        var dropped: [Int] = []
-        // Submits `indices` at 5,000/s (paced), noting each that dropped.
-        func submitPaced(_ indices: Range<Int>) {
-            let start = SystemClock.monotonicNanoseconds()
-            for index in indices {
-                let due = start + UInt64(index - indices.lowerBound) * 200_000
-                let now = SystemClock.monotonicNanoseconds()
-                if due > now + 1_000_000 { SystemClock.sleep(.nanoseconds(Int64(due - now))) }
-                if sender.submit(SpoolTest.event(index)) == .dropped { dropped.append(index) }
-            }
-        }
         // Connected and negotiated before the rest: one event acknowledged first
         // (a first connect slowed by TSan would otherwise fill the 64 already).
-        submitPaced(0..<1)
+        var dropped = SpoolTest.submitNotingDrops(sender, count: 1, rate: 5000)
         #expect(eventually(timeout: .seconds(10)) { sender.stats.acknowledged == 1 }, "\(sender.stats)")
-        submitPaced(1..<100)
+        dropped += SpoolTest.submitNotingDrops(sender, from: 1, count: 99, rate: 5000)
         #expect(eventually(timeout: .seconds(10)) { sender.stats.acknowledged + UInt64(dropped.count) == 100 }, "\(sender.stats)")
         #expect(sender.stats.spool == .memory)
         stop(SIGSTOP)
-        submitPaced(100..<4100)
+        dropped += SpoolTest.submitNotingDrops(sender, from: 100, count: 4000, rate: 5000)
         stop(SIGCONT)
         for index in 4100..<4200 where sender.submit(SpoolTest.event(index)) == .dropped { dropped.append(index) }
         return (sender.close(drainTimeout: .seconds(30)), sender.configuration.bootID, dropped)

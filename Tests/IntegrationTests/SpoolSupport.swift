@@ -64,15 +64,20 @@ enum SpoolTest {
     /// Submits `count` events from `first` at `rate` per second (paced, not bursty); the submits that were queued.
     @discardableResult
     static func submit(_ sender: EventSender, from first: Int = 0, count: Int, rate: Double, pathBytes: Int = 0) -> Int {
+        count - submitNotingDrops(sender, from: first, count: count, rate: rate, pathBytes: pathBytes).count
+    }
+
+    /// The same; the indices of the submits that were dropped.
+    static func submitNotingDrops(_ sender: EventSender, from first: Int = 0, count: Int, rate: Double, pathBytes: Int = 0) -> [Int] {
         let start = SystemClock.monotonicNanoseconds()
-        var queued = 0
+        var dropped: [Int] = []
         for offset in 0..<count {
             let due = start + UInt64(Double(offset) / rate * 1e9)
             let now = SystemClock.monotonicNanoseconds()
             if due > now + 1_000_000 { SystemClock.sleep(.nanoseconds(Int64(due - now))) }
-            if sender.submit(event(first + offset, pathBytes: pathBytes)) == .queued { queued += 1 }
+            if sender.submit(event(first + offset, pathBytes: pathBytes)) == .dropped { dropped.append(first + offset) }
         }
-        return queued
+        return dropped
     }
 }
 
